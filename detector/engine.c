@@ -1,0 +1,669 @@
+/* engine.c - one event through the rule set.
+ *
+ * engine_process() does, for one event:
+ *   1. feed the counters (windows, distinct counts) of the event's type,
+ *      so a window "W before t" includes the event itself;
+ *   2. remember the event as a request context if a request is taken from
+ *      its type;
+ *   3. apply resets (rules reset on this type) and the contract's
+ *      reactivations (identity.unblocked, authenticator.reactivated);
+ *   4. evaluate the rules listening on the type, in pack order, reading state
+ *      lazily, and decide: cooldown, block suppression, first block wins,
+ *      breaker;
+ *   5. apply enforced actions (blocks, activity list) and cooldowns;
+ *   6. feed the known sets of this type ("known after the rules have seen
+ *      the approval").
+ * Every state change is idempotent per event, so a redelivered event (or a
+ * retry after a store failure) changes nothing and gives the same actions.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+
+#define SCOPE_MAX 1200
+
+typedef struct value {
+    expr_type_t type; /* T_NONE: missing */
+    long long num;
+    const char *s;
+    size_t len;
+} value_t;
+
+struct engine {
+    const ruleset_t *rs;
+    store_t *st;
+    size_t activity_cap;
+    engine_rule_stats_t *stats;
+    pcre2_match_data *md;
+    /* per event */
+    const event_t *ev;
+    unsigned gen;
+    unsigned *slot_gen;
+    long *slot_val;
+    int64_t *slot_lo;
+    int *req_state; /* 0 unknown, 1 missing, 2 found */
+    store_request_t *req;
+    const rule_t *cur_rule;
+    engine_rule_stats_t *cur_stats;
+    int failed;
+    char *err;
+    size_t errlen;
+    action_t actions[64];
+    size_t nactions;
+};
+
+engine_t *engine_new(const ruleset_t *rs, store_t *st, const engine_opts_t *opts)
+{
+    engine_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->rs = rs;
+    e->st = st;
+    e->activity_cap = opts && opts->activity_cap ? opts->activity_cap : 100;
+    size_t nr = ruleset_rule_count(rs), ns = ruleset_slot_count(rs), nq = ruleset_request_count(rs);
+    e->stats = calloc(nr ? nr : 1, sizeof *e->stats);
+    e->slot_gen = calloc(ns ? ns : 1, sizeof *e->slot_gen);
+    e->slot_val = calloc(ns ? ns : 1, sizeof *e->slot_val);
+    e->slot_lo = calloc(ns ? ns : 1, sizeof *e->slot_lo);
+    e->req_state = calloc(nq ? nq : 1, sizeof *e->req_state);
+    e->req = calloc(nq ? nq : 1, sizeof *e->req);
+    e->md = pcre2_match_data_create(16, NULL);
+    if (!e->stats || !e->slot_gen || !e->slot_val || !e->slot_lo || !e->req_state || !e->req ||
+        !e->md) {
+        engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static void clear_actions(engine_t *e)
+{
+    for (size_t i = 0; i < e->nactions; i++)
+        action_clear(&e->actions[i]);
+    e->nactions = 0;
+}
+
+static void clear_requests(engine_t *e)
+{
+    for (size_t i = 0; i < ruleset_request_count(e->rs); i++) {
+        if (e->req_state[i] == 2)
+            store_request_clear(&e->req[i]);
+        e->req_state[i] = 0;
+    }
+}
+
+void engine_free(engine_t *e)
+{
+    if (!e)
+        return;
+    clear_actions(e);
+    if (e->req_state && e->req)
+        clear_requests(e);
+    free(e->stats);
+    free(e->slot_gen);
+    free(e->slot_val);
+    free(e->slot_lo);
+    free(e->req_state);
+    free(e->req);
+    if (e->md)
+        pcre2_match_data_free(e->md);
+    free(e);
+}
+
+const engine_rule_stats_t *engine_rule_stats(const engine_t *e, size_t i)
+{
+    return &e->stats[i];
+}
+
+const ruleset_t *engine_ruleset(const engine_t *e)
+{
+    return e->rs;
+}
+
+/* The scope of state grouped by field `by` of ev: the identity itself, or
+ * "field=value". Returns NULL when the event lacks the field. */
+static const char *scope_of(const event_t *ev, event_field_t by, char *buf, size_t len)
+{
+    if (by == FIELD_IDENTITY)
+        return ev->str[FIELD_IDENTITY];
+    if (!ev->str[by])
+        return NULL;
+    snprintf(buf, len, "%s=%.*s", event_field_name(by), (int)ev->len[by], ev->str[by]);
+    return buf;
+}
+
+static const store_request_t *get_request(engine_t *e, int ri)
+{
+    if (e->req_state[ri] == 0) {
+        const rules_request_t *r = ruleset_request(e->rs, (size_t)ri);
+        const char *key = e->ev->str[r->by];
+        int found = 0;
+        e->req_state[ri] = 1;
+        if (key) {
+            if (store_request_get(e->st, e->ev->str[FIELD_IDENTITY], r->name, key, &found,
+                                  &e->req[ri], e->err, e->errlen) < 0) {
+                e->failed = 1;
+                return NULL;
+            }
+            if (found) {
+                /* Remembered for `keep` of event time. */
+                if (e->ev->ts_us - e->req[ri].ts_us > r->keep_us) {
+                    store_request_clear(&e->req[ri]);
+                    found = 0;
+                }
+            }
+            if (found)
+                e->req_state[ri] = 2;
+        }
+    }
+    return e->req_state[ri] == 2 ? &e->req[ri] : NULL;
+}
+
+static value_t field_value(engine_t *e, const rule_expr_t *x, const event_t *ev)
+{
+    value_t v = {T_NONE, 0, NULL, 0};
+    if (x->request >= 0) {
+        const store_request_t *r = get_request(e, x->request);
+        const char *name = event_field_name(x->field);
+        if (!r)
+            return v;
+        for (size_t i = 0; i < r->nfields; i++)
+            if (strcmp(r->name[i], name) == 0) {
+                v.type = T_STR;
+                v.s = r->value[i];
+                v.len = strlen(v.s);
+                if (x->field == FIELD_REPORTED) {
+                    v.type = T_BOOL;
+                    v.num = strcmp(v.s, "true") == 0;
+                }
+                return v;
+            }
+        return v;
+    }
+    if (x->field == FIELD_REPORTED) {
+        if (ev->reported >= 0) {
+            v.type = T_BOOL;
+            v.num = ev->reported;
+        }
+        return v;
+    }
+    if (ev->str[x->field]) {
+        v.type = T_STR;
+        v.s = ev->str[x->field];
+        v.len = ev->len[x->field];
+    }
+    return v;
+}
+
+/* The lower bound of a window read by the current rule: (t - W, t], moved
+ * up to the rule's last reset for identity-scoped counts. */
+static int window_lo(engine_t *e, const rules_counter_t *c, int64_t window_us, int64_t *lo)
+{
+    *lo = e->ev->ts_us - window_us;
+    if (e->cur_rule && e->cur_rule->reset_on && c->by == FIELD_IDENTITY) {
+        int found = 0;
+        int64_t ts = 0;
+        if (store_reset_get(e->st, e->ev->str[FIELD_IDENTITY], e->cur_rule->id, &found, &ts,
+                            e->err, e->errlen) < 0) {
+            e->failed = 1;
+            return -1;
+        }
+        if (found && ts > *lo)
+            *lo = ts;
+    }
+    return 0;
+}
+
+static value_t eval_value(engine_t *e, const rule_expr_t *x, const event_t *ev);
+
+static value_t counter_value(engine_t *e, const rule_expr_t *x)
+{
+    value_t v = {T_NUM, 0, NULL, 0};
+    if (e->slot_gen[x->slot] == e->gen) {
+        v.num = e->slot_val[x->slot];
+        return v;
+    }
+    const rules_counter_t *c = ruleset_counter(e->rs, (size_t)x->counter);
+    char buf[SCOPE_MAX];
+    const char *scope = scope_of(e->ev, c->by, buf, sizeof buf);
+    long n = 0;
+    int64_t lo = 0;
+    if (scope) {
+        if (window_lo(e, c, x->window_us, &lo) < 0)
+            return v;
+        int rc = c->distinct
+                     ? store_distinct_count(e->st, scope, c->name, lo, e->ev->ts_us, &n, e->err,
+                                            e->errlen)
+                     : store_window_count(e->st, scope, c->name, lo, e->ev->ts_us, &n, e->err,
+                                          e->errlen);
+        if (rc < 0) {
+            e->failed = 1;
+            return v;
+        }
+    }
+    e->slot_gen[x->slot] = e->gen;
+    e->slot_val[x->slot] = n;
+    e->slot_lo[x->slot] = scope ? lo : INT64_MIN;
+    v.num = n;
+    return v;
+}
+
+static value_t eval_value(engine_t *e, const rule_expr_t *x, const event_t *ev)
+{
+    value_t v = {T_NONE, 0, NULL, 0};
+    switch (x->op) {
+    case EX_LITERAL:
+        v.type = x->type;
+        v.num = x->num;
+        v.s = x->str;
+        v.len = x->slen;
+        return v;
+    case EX_FIELD:
+        return field_value(e, x, ev);
+    case EX_COUNT:
+    case EX_DISTINCT:
+        return counter_value(e, x);
+    default:
+        return v;
+    }
+}
+
+static int value_eq(const value_t *a, const value_t *b)
+{
+    if (a->type == T_NONE || b->type == T_NONE || a->type != b->type)
+        return 0;
+    if (a->type == T_STR)
+        return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
+    return a->num == b->num;
+}
+
+/* Conditions. A missing value satisfies no test: ==, <, in, matches are
+ * false, and their negations (!=, not in) are true. */
+static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
+{
+    if (e->failed)
+        return 0;
+    switch (x->op) {
+    case EX_AND:
+        return eval_cond(e, x->a, ev) && eval_cond(e, x->b, ev);
+    case EX_OR:
+        return eval_cond(e, x->a, ev) || eval_cond(e, x->b, ev);
+    case EX_NOT:
+        return !eval_cond(e, x->a, ev) && !e->failed;
+    case EX_TRUTH: {
+        value_t v = eval_value(e, x->a, ev);
+        return v.type == T_BOOL && v.num;
+    }
+    case EX_PRESENT:
+        if (x->a->op == EX_REQUEST)
+            return get_request(e, x->a->request) != NULL;
+        return eval_value(e, x->a, ev).type != T_NONE;
+    case EX_CMP: {
+        value_t a = eval_value(e, x->a, ev), b = eval_value(e, x->b, ev);
+        if (a.type == T_NONE || b.type == T_NONE)
+            return x->cmp == CMP_NE;
+        switch (x->cmp) {
+        case CMP_EQ: return value_eq(&a, &b);
+        case CMP_NE: return !value_eq(&a, &b);
+        case CMP_LT: return a.num < b.num;
+        case CMP_LE: return a.num <= b.num;
+        case CMP_GT: return a.num > b.num;
+        case CMP_GE: return a.num >= b.num;
+        }
+        return 0;
+    }
+    case EX_IN_LIST: {
+        value_t a = eval_value(e, x->a, ev);
+        for (size_t i = 0; i < x->nitems; i++) {
+            value_t b = eval_value(e, x->items[i], ev);
+            if (value_eq(&a, &b))
+                return 1;
+        }
+        return 0;
+    }
+    case EX_IN_SET: {
+        value_t a = eval_value(e, x->a, ev);
+        if (a.type != T_STR)
+            return 0;
+        const rules_set_t *s = ruleset_set(e->rs, (size_t)x->set);
+        int found = 0;
+        int64_t ts = 0;
+        char member[1100];
+        snprintf(member, sizeof member, "%.*s", (int)a.len, a.s);
+        if (store_set_get(e->st, ev->str[FIELD_IDENTITY], s->name, member, &found, &ts, e->err,
+                          e->errlen) < 0) {
+            e->failed = 1;
+            return 0;
+        }
+        int64_t age = x->within_us ? x->within_us : s->keep_us;
+        return found && ts > ev->ts_us - age;
+    }
+    case EX_MATCH: {
+        value_t a = eval_value(e, x->a, ev);
+        if (a.type != T_STR)
+            return 0;
+        int rc = pcre2_match(x->re, (PCRE2_SPTR)a.s, a.len, 0, 0, e->md,
+                             ruleset_match_context(e->rs));
+        if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+            rc == PCRE2_ERROR_JIT_STACKLIMIT) {
+            if (e->cur_stats)
+                e->cur_stats->regex_limit++;
+            return 0;
+        }
+        return rc >= 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* Events a counter takes: its type, its filter, its grouping field. */
+static int feed_counters(engine_t *e, const event_t *ev)
+{
+    char buf[SCOPE_MAX];
+    for (size_t i = 0; i < ruleset_counter_count(e->rs); i++) {
+        const rules_counter_t *c = ruleset_counter(e->rs, i);
+        if (c->type != ev->type)
+            continue;
+        if (c->filter && !eval_cond(e, c->filter, ev))
+            continue;
+        const char *scope = scope_of(ev, c->by, buf, sizeof buf);
+        if (!scope)
+            continue;
+        int rc;
+        if (c->distinct) {
+            if (!ev->str[c->of])
+                continue;
+            rc = store_distinct_add(e->st, scope, c->name, ev->str[c->of], ev->ts_us, c->keep_us,
+                                    e->err, e->errlen);
+        } else {
+            rc = store_window_add(e->st, scope, c->name, ev->str[FIELD_EVENT_ID], ev->ts_us,
+                                  c->keep_us, e->err, e->errlen);
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int remember_requests(engine_t *e, const event_t *ev)
+{
+    for (size_t i = 0; i < ruleset_request_count(e->rs); i++) {
+        const rules_request_t *r = ruleset_request(e->rs, i);
+        if (r->from != ev->type || !ev->str[r->by])
+            continue;
+        store_request_t q;
+        memset(&q, 0, sizeof q);
+        q.ts_us = ev->ts_us;
+        snprintf(q.event_id, sizeof q.event_id, "%s", ev->str[FIELD_EVENT_ID]);
+        for (int f = 0; f < FIELD_COUNT && q.nfields < STORE_REQ_MAX_FIELDS; f++) {
+            if (!r->fields[f] || f == FIELD_EVENT_ID)
+                continue;
+            const char *val = ev->str[f];
+            if (f == FIELD_REPORTED)
+                val = ev->reported < 0 ? NULL : ev->reported ? "true" : "false";
+            if (!val)
+                continue;
+            const char *name = event_field_name((event_field_t)f);
+            /* The request only reads these; the struct's pointers are not const. */
+            memcpy(&q.name[q.nfields], &name, sizeof name);
+            memcpy(&q.value[q.nfields], &val, sizeof val);
+            q.nfields++;
+        }
+        if (store_request_put(e->st, ev->str[FIELD_IDENTITY], r->name, ev->str[r->by], &q,
+                              r->keep_us, e->err, e->errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int apply_resets(engine_t *e, const event_t *ev)
+{
+    const char *id = ev->str[FIELD_IDENTITY];
+    for (size_t i = 0; i < ruleset_rule_count(e->rs); i++) {
+        const rule_t *r = ruleset_rule(e->rs, i);
+        if (r->reset_on && (event_type_t)r->reset_on == ev->type &&
+            store_reset_set(e->st, id, r->id, ev->ts_us, e->err, e->errlen) < 0)
+            return -1;
+    }
+    /* The contract: reactivation clears the block. */
+    if (ev->type == EV_IDENTITY_UNBLOCKED)
+        return store_block_clear(e->st, id, NULL, e->err, e->errlen);
+    if (ev->type == EV_AUTHENTICATOR_REACTIVATED && ev->str[FIELD_AUTHENTICATOR_ID])
+        return store_block_clear(e->st, id, ev->str[FIELD_AUTHENTICATOR_ID], e->err, e->errlen);
+    return 0;
+}
+
+static int feed_sets(engine_t *e, const event_t *ev)
+{
+    e->cur_rule = NULL;
+    e->cur_stats = NULL;
+    for (size_t i = 0; i < ruleset_set_count(e->rs); i++) {
+        const rules_set_t *s = ruleset_set(e->rs, i);
+        if (s->on != ev->type)
+            continue;
+        if (s->filter && !eval_cond(e, s->filter, ev))
+            continue;
+        value_t v = field_value(e, s->value, ev);
+        if (e->failed)
+            return -1;
+        if (v.type != T_STR)
+            continue;
+        char member[1100];
+        snprintf(member, sizeof member, "%.*s", (int)v.len, v.s);
+        if (store_set_add(e->st, ev->str[FIELD_IDENTITY], s->name, member, ev->ts_us, s->keep_us,
+                          e->err, e->errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void add_evidence(action_t *a, const char *id)
+{
+    for (size_t i = 0; i < a->nevents; i++)
+        if (strcmp(a->events[i], id) == 0)
+            return;
+    if (a->nevents < ACTION_MAX_EVIDENCE - 1)
+        a->events[a->nevents++] = strdup(id);
+}
+
+/* The evidence: members of the windows the rule counted (newest up to the
+ * limit), the initiating request, then the triggering event. */
+static int collect_evidence(engine_t *e, const rule_expr_t *x, action_t *a)
+{
+    if (!x)
+        return 0;
+    if (x->op == EX_COUNT && e->slot_gen[x->slot] == e->gen && e->slot_lo[x->slot] != INT64_MIN) {
+        const rules_counter_t *c = ruleset_counter(e->rs, (size_t)x->counter);
+        char buf[SCOPE_MAX];
+        const char *scope = scope_of(e->ev, c->by, buf, sizeof buf);
+        char **m = NULL;
+        size_t n = 0;
+        if (scope && c->by == FIELD_IDENTITY) {
+            if (store_window_members(e->st, scope, c->name, e->slot_lo[x->slot], e->ev->ts_us,
+                                     1000, &m, &n, e->err, e->errlen) < 0)
+                return -1;
+            size_t from = n > ACTION_MAX_EVIDENCE - 2 ? n - (ACTION_MAX_EVIDENCE - 2) : 0;
+            for (size_t i = 0; i < n; i++) {
+                if (i >= from && strcmp(m[i], e->ev->str[FIELD_EVENT_ID]) != 0)
+                    add_evidence(a, m[i]);
+                free(m[i]);
+            }
+            free(m);
+        }
+    }
+    if ((x->op == EX_FIELD || x->op == EX_REQUEST) && x->request >= 0 &&
+        e->req_state[x->request] == 2)
+        add_evidence(a, e->req[x->request].event_id);
+    if (collect_evidence(e, x->a, a) < 0 || collect_evidence(e, x->b, a) < 0)
+        return -1;
+    for (size_t i = 0; i < x->nitems; i++)
+        if (collect_evidence(e, x->items[i], a) < 0)
+            return -1;
+    return 0;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Decides what a hit of rule r becomes (step 4) and applies it (step 5).
+ * *block_decided says an enforced identity block was already decided for
+ * this event by an earlier rule (the first rule in pack order wins). */
+static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *block_decided)
+{
+    const event_t *ev = e->ev;
+    const char *id = ev->str[FIELD_IDENTITY];
+    const char *auth = r->kind == KIND_BLOCK_AUTHENTICATOR ? ev->str[FIELD_AUTHENTICATOR_ID] : NULL;
+    if (r->kind == KIND_BLOCK_AUTHENTICATOR && !auth)
+        return 0; /* nothing to block */
+    char aid[ACTION_ID_LEN + 1];
+    action_make_id(r->id, r->kind, id, auth, ev->str[FIELD_EVENT_ID], aid);
+
+    /* Cooldown: one action per identity and rule within the cooldown; the
+     * event that set it may act again (a redelivery repeats its action). */
+    if (r->cooldown_us) {
+        int found = 0;
+        int64_t ts = 0;
+        char by[STORE_ID_MAX];
+        if (store_cooldown_get(e->st, id, r->id, &found, &ts, by, e->err, e->errlen) < 0)
+            return -1;
+        if (found && strcmp(by, ev->str[FIELD_EVENT_ID]) != 0 && ev->ts_us - ts < r->cooldown_us) {
+            st->suppressed_cooldown++;
+            return 0;
+        }
+    }
+    rule_mode_t mode = r->mode;
+    int breaker = 0;
+    if (r->kind != KIND_ALERT) {
+        if (r->kind == KIND_BLOCK_IDENTITY && mode == MODE_ENFORCE && *block_decided) {
+            st->suppressed_block++;
+            return 0;
+        }
+        int found = 0;
+        store_block_t b;
+        if (store_block_get(e->st, id, auth, &found, &b, e->err, e->errlen) < 0)
+            return -1;
+        if (found && strcmp(b.action_id, aid) != 0 && (b.expires_us == 0 || ev->ts_us < b.expires_us)) {
+            st->suppressed_block++;
+            return 0;
+        }
+        const rules_breaker_t *br = ruleset_breaker(e->rs);
+        if (mode == MODE_ENFORCE && br->max > 0) {
+            long seq = 0;
+            int64_t bucket = ev->ts_us / br->per_us;
+            if (store_breaker_seq(e->st, bucket, aid, br->per_us, &seq, e->err, e->errlen) < 0)
+                return -1;
+            if (seq > br->max) {
+                mode = MODE_SHADOW;
+                breaker = 1;
+                st->breaker_trips++;
+            }
+        }
+        if (r->kind == KIND_BLOCK_IDENTITY && r->mode == MODE_ENFORCE)
+            *block_decided = 1;
+    }
+    if (e->nactions == sizeof e->actions / sizeof e->actions[0])
+        return 0;
+    action_t *a = &e->actions[e->nactions];
+    memset(a, 0, sizeof *a);
+    memcpy(a->action_id, aid, sizeof aid);
+    a->kind = r->kind;
+    a->mode = mode;
+    a->rule = r;
+    a->breaker = breaker;
+    snprintf(a->identity, sizeof a->identity, "%s", id);
+    if (auth)
+        snprintf(a->authenticator_id, sizeof a->authenticator_id, "%s", auth);
+    a->ts_us = ev->ts_us;
+    a->expires_us = r->kind != KIND_ALERT && r->duration_us ? ev->ts_us + r->duration_us : 0;
+    if (collect_evidence(e, r->when, a) < 0) {
+        action_clear(a);
+        return -1;
+    }
+    add_evidence(a, ev->str[FIELD_EVENT_ID]);
+    e->nactions++;
+
+    /* Apply. Shadow actions change nothing the platform reads; a rule's own
+     * cooldown is kept in both modes so a shadow rule shows what it would
+     * publish when enforced. */
+    if (mode == MODE_ENFORCE) {
+        if (r->kind != KIND_ALERT) {
+            store_block_t b;
+            memset(&b, 0, sizeof b);
+            snprintf(b.rule, sizeof b.rule, "%s", r->id);
+            snprintf(b.reason, sizeof b.reason, "%s", r->reason);
+            b.since_us = ev->ts_us;
+            b.expires_us = a->expires_us;
+            memcpy(b.action_id, aid, sizeof aid);
+            if (store_block_set(e->st, id, auth, &b, e->err, e->errlen) < 0)
+                return -1;
+        }
+        char *entry = action_activity_entry(a);
+        int rc = entry ? store_activity_push(e->st, id, entry, e->activity_cap, e->err, e->errlen) : -1;
+        free(entry);
+        if (rc < 0)
+            return -1;
+    }
+    if (r->cooldown_us && store_cooldown_set(e->st, id, r->id, ev->ts_us, ev->str[FIELD_EVENT_ID],
+                                             r->cooldown_us, e->err, e->errlen) < 0)
+        return -1;
+    st->actions[r->kind][mode]++;
+    return 0;
+}
+
+int engine_process(engine_t *e, const event_t *ev, const action_t **actions, size_t *n, char *err,
+                   size_t errlen)
+{
+    int block_decided = 0;
+    clear_actions(e);
+    e->ev = ev;
+    e->err = err;
+    e->errlen = errlen;
+    e->failed = 0;
+    e->cur_rule = NULL;
+    e->cur_stats = NULL;
+    if (++e->gen == 0) {
+        memset(e->slot_gen, 0, ruleset_slot_count(e->rs) * sizeof *e->slot_gen);
+        e->gen = 1;
+    }
+    if (feed_counters(e, ev) < 0 || remember_requests(e, ev) < 0 || apply_resets(e, ev) < 0)
+        goto fail;
+    for (size_t i = 0; i < ruleset_rule_count(e->rs); i++) {
+        const rule_t *r = ruleset_rule(e->rs, i);
+        if (r->on != ev->type)
+            continue;
+        engine_rule_stats_t *st = &e->stats[i];
+        int64_t t0 = now_ns();
+        e->cur_rule = r;
+        e->cur_stats = st;
+        st->evaluated++;
+        int hit = !r->when || eval_cond(e, r->when, ev);
+        if (e->failed)
+            goto fail;
+        if (hit) {
+            st->hits++;
+            if (decide(e, r, st, &block_decided) < 0)
+                goto fail;
+        }
+        st->eval_ns += (uint64_t)(now_ns() - t0);
+    }
+    if (feed_sets(e, ev) < 0)
+        goto fail;
+    clear_requests(e);
+    *actions = e->actions;
+    *n = e->nactions;
+    return 0;
+fail:
+    clear_requests(e);
+    clear_actions(e);
+    *actions = e->actions;
+    *n = 0;
+    return -1;
+}

@@ -1,0 +1,480 @@
+/* run.c - `detector run`: the daemon. Kafka in, state in Redis, actions out.
+ *
+ * The loop, once per batch:
+ *   1. take up to batch.size messages, or what arrives within batch.time;
+ *   2. per message, in order: parse; a bad event goes to the dead-letter
+ *      topic, an unknown type is counted, a valid event goes through the
+ *      engine and its actions are produced. When Redis fails, the partitions
+ *      are paused and the same event is retried with backoff until Redis
+ *      answers: nothing is skipped;
+ *   3. wait until the producer has delivered every action and dead letter of
+ *      the batch (failed deliveries are produced again);
+ *   4. only then store the offsets of the batch (committed by librdkafka's
+ *      auto-commit, and synchronously on shutdown and on revocation).
+ * At-least-once delivery plus idempotent state and deterministic action ids
+ * gives every effect exactly once by action_id.
+ */
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "engine.h"
+#include "event.h"
+#include "log.h"
+#include "store.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* A message whose delivery failed, kept to be produced again. */
+typedef struct pending {
+    char *topic;
+    void *key, *value;
+    size_t klen, vlen;
+    rd_kafka_headers_t *hdrs;
+    struct pending *next;
+} pending_t;
+
+typedef struct daemon {
+    config_t cfg;
+    ruleset_t *rs;
+    store_t *st;
+    engine_t *eng;
+    rd_kafka_t *consumer, *producer;
+    pending_t *failed; /* deliveries to retry */
+    int rebalanced;
+    int redis_down;
+    unsigned long events, bad, unknown, actions, breaker, delivery_errors;
+} daemon_t;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    daemon_t *d = opaque;
+    if (!m->err)
+        return;
+    d->delivery_errors++;
+    log_warnx("delivery to %s failed: %s; producing it again", rd_kafka_topic_name(m->rkt),
+              rd_kafka_err2str(m->err));
+    pending_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return;
+    p->topic = strdup(rd_kafka_topic_name(m->rkt));
+    p->vlen = m->len;
+    p->value = malloc(m->len ? m->len : 1);
+    if (m->payload && p->value)
+        memcpy(p->value, m->payload, m->len);
+    if (m->key) {
+        p->klen = m->key_len;
+        p->key = malloc(m->key_len ? m->key_len : 1);
+        if (p->key)
+            memcpy(p->key, m->key, m->key_len);
+    }
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h)
+        p->hdrs = rd_kafka_headers_copy(h);
+    p->next = d->failed;
+    d->failed = p;
+}
+
+static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
+{
+    char err[256];
+    if (rd_kafka_conf_set(c, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
+        log_errorx("kafka.%s: %s", k, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Applies the kafka.* passthrough: "X" to both, "consumer.X" or
+ * "producer.X" to one. */
+static int conf_passthrough(rd_kafka_conf_t *c, const config_t *cfg, const char *role)
+{
+    size_t rl = strlen(role);
+    for (size_t i = 0; i < cfg->nkafka; i++) {
+        const char *k = cfg->kafka[i].key;
+        if (strncmp(k, "consumer.", 9) == 0 || strncmp(k, "producer.", 9) == 0) {
+            if (strncmp(k, role, rl) != 0 || k[rl] != '.')
+                continue;
+            k += rl + 1;
+        }
+        if (conf_set(c, k, cfg->kafka[i].value) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    daemon_t *d = opaque;
+    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_info("assigned %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
+        if (coop)
+            rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
+        else
+            rd_kafka_assign(rk, parts);
+        return;
+    }
+    /* Revoked: commit what is stored (its effects are durable); the batch in
+     * hand, if any, is dropped and will be processed by the new owner. */
+    log_info("revoked %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
+    d->rebalanced = 1;
+    rd_kafka_commit(rk, NULL, 0);
+    if (coop)
+        rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
+    else
+        rd_kafka_assign(rk, NULL);
+}
+
+static int kafka_open(daemon_t *d)
+{
+    char err[512];
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    if (conf_set(pc, "enable.idempotence", "true") < 0 || conf_set(pc, "acks", "all") < 0 ||
+        conf_set(pc, "linger.ms", "2") < 0 || conf_passthrough(pc, &d->cfg, "producer") < 0) {
+        rd_kafka_conf_destroy(pc);
+        return -1;
+    }
+    rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
+    rd_kafka_conf_set_opaque(pc, d);
+    d->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
+    if (!d->producer) {
+        log_errorx("kafka producer: %s", err);
+        rd_kafka_conf_destroy(pc);
+        return -1;
+    }
+    pc = NULL;
+    rd_kafka_conf_t *cc = rd_kafka_conf_new();
+    if (conf_set(cc, "group.id", d->cfg.group_id) < 0 ||
+        conf_set(cc, "enable.auto.offset.store", "false") < 0 ||
+        conf_set(cc, "enable.auto.commit", "true") < 0 ||
+        conf_set(cc, "auto.commit.interval.ms", "1000") < 0 ||
+        conf_set(cc, "auto.offset.reset", "earliest") < 0 ||
+        conf_passthrough(cc, &d->cfg, "consumer") < 0) {
+        rd_kafka_conf_destroy(cc);
+        return -1;
+    }
+    rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
+    rd_kafka_conf_set_opaque(cc, d);
+    d->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err);
+    if (!d->consumer) {
+        log_errorx("kafka consumer: %s", err);
+        rd_kafka_conf_destroy(cc);
+        return -1;
+    }
+    cc = NULL;
+    rd_kafka_poll_set_consumer(d->consumer);
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, d->cfg.topic_events, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(d->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        log_errorx("subscribe to %s: %s", d->cfg.topic_events, rd_kafka_err2str(e));
+        return -1;
+    }
+    return 0;
+}
+
+/* Produces one message (copied). Waits while the local queue is full. */
+static int produce(daemon_t *d, const char *topic, const void *key, size_t klen, const void *val,
+                   size_t vlen, rd_kafka_headers_t *hdrs)
+{
+    void *v; /* librdkafka copies it (F_COPY) and takes a non-const pointer */
+    memcpy(&v, &val, sizeof v);
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            d->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(v, vlen),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (!e)
+            return 0; /* the producer owns hdrs now */
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            log_errorx("produce to %s: %s", topic, rd_kafka_err2str(e));
+            if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+            return -1;
+        }
+        rd_kafka_poll(d->producer, 50);
+    }
+}
+
+static int send_dead_letter(daemon_t *d, const rd_kafka_message_t *m, const char *reason)
+{
+    char part[16], off[32];
+    snprintf(part, sizeof part, "%d", (int)m->partition);
+    snprintf(off, sizeof off, "%lld", (long long)m->offset);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    rd_kafka_header_add(h, "source.topic", -1, topic, -1);
+    rd_kafka_header_add(h, "source.partition", -1, part, -1);
+    rd_kafka_header_add(h, "source.offset", -1, off, -1);
+    rd_kafka_header_add(h, "reason", -1, reason, -1);
+    return produce(d, d->cfg.topic_dlq, m->key, m->key_len, m->payload ? m->payload : "", m->len, h);
+}
+
+/* Handles one message. 0: done; -1: the store failed, retry later. */
+static int handle(daemon_t *d, const rd_kafka_message_t *m)
+{
+    char err[512];
+    event_t ev;
+    event_status_t s = event_parse(m->payload ? m->payload : "", m->len, &ev, err, sizeof err);
+    if (s == EVENT_BAD) {
+        d->bad++;
+        log_warnx("bad event at %s [%d] offset %lld: %s", rd_kafka_topic_name(m->rkt),
+                  (int)m->partition, (long long)m->offset, err);
+        send_dead_letter(d, m, err);
+        return 0;
+    }
+    if (s == EVENT_UNKNOWN) {
+        d->unknown++;
+        event_clear(&ev);
+        return 0;
+    }
+    const action_t *acts;
+    size_t n;
+    if (engine_process(d->eng, &ev, &acts, &n, err, sizeof err) < 0) {
+        if (!d->redis_down)
+            log_warnx("state store failed: %s; pausing consumption and retrying", err);
+        d->redis_down = 1;
+        event_clear(&ev);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *js = action_to_json(&acts[i]);
+        if (!js)
+            continue;
+        if (acts[i].breaker) {
+            d->breaker++;
+            log_warnx("breaker: block %s of rule %s for %s published as shadow",
+                      acts[i].action_id, acts[i].rule->id, acts[i].identity);
+        }
+        produce(d, d->cfg.topic_actions, acts[i].identity, strlen(acts[i].identity), js,
+                strlen(js), NULL);
+        d->actions++;
+        free(js);
+    }
+    event_clear(&ev);
+    d->events++;
+    return 0;
+}
+
+/* Waits until every message handed to the producer is delivered, producing
+ * failed ones again. Returns -1 only when asked to stop and the hard
+ * shutdown limit passed. */
+static int flush_all(daemon_t *d)
+{
+    int64_t start = mono_ms();
+    for (;;) {
+        rd_kafka_flush(d->producer, 500);
+        while (d->failed) {
+            pending_t *p = d->failed;
+            d->failed = p->next;
+            produce(d, p->topic, p->key, p->klen, p->value, p->vlen, p->hdrs);
+            free(p->topic);
+            free(p->key);
+            free(p->value);
+            free(p);
+        }
+        if (rd_kafka_outq_len(d->producer) == 0 && !d->failed)
+            return 0;
+        if (stop_requested && mono_ms() - start > 8000)
+            return -1;
+    }
+}
+
+static void pause_all(daemon_t *d, int pause)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(d->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a) {
+        if (pause)
+            rd_kafka_pause_partitions(d->consumer, a);
+        else
+            rd_kafka_resume_partitions(d->consumer, a);
+        rd_kafka_topic_partition_list_destroy(a);
+    }
+}
+
+typedef struct batch {
+    rd_kafka_message_t **m;
+    size_t n, cap;
+} batch_t;
+
+static int batch_push(batch_t *b, rd_kafka_message_t *m)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        rd_kafka_message_t **nm = realloc(b->m, cap * sizeof *nm);
+        if (!nm)
+            return -1;
+        b->m = nm;
+        b->cap = cap;
+    }
+    b->m[b->n++] = m;
+    return 0;
+}
+
+/* Polls one message into the batch; 1 if one was added. */
+static int poll_one(daemon_t *d, batch_t *b, int timeout_ms)
+{
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, timeout_ms);
+    if (!m)
+        return 0;
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            log_warnx("consumer: %s", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return 0;
+    }
+    if (batch_push(b, m) < 0) {
+        rd_kafka_message_destroy(m);
+        return 0;
+    }
+    return 1;
+}
+
+/* Retries message m until the store answers. While waiting, the consumer is
+ * paused but still polled (so the group keeps us); anything it returns joins
+ * the batch in order. Returns -1 when stopping or after a rebalance. */
+static int retry_until_stored(daemon_t *d, batch_t *b, size_t i)
+{
+    long backoff = 100;
+    pause_all(d, 1);
+    for (;;) {
+        if (stop_requested || d->rebalanced)
+            return -1;
+        int64_t until = mono_ms() + backoff;
+        while (mono_ms() < until && !stop_requested && !d->rebalanced)
+            poll_one(d, b, 50);
+        char err[256];
+        if (store_reconnect(d->st, err, sizeof err) == 0 && handle(d, b->m[i]) == 0) {
+            log_info("state store is back; resuming");
+            d->redis_down = 0;
+            pause_all(d, 0);
+            return 0;
+        }
+        backoff = backoff * 2 > d->cfg.retry_max_ms ? d->cfg.retry_max_ms : backoff * 2;
+    }
+}
+
+static void store_offsets(const batch_t *b, size_t upto)
+{
+    for (size_t i = 0; i < upto; i++) {
+        rd_kafka_message_t *m = b->m[i];
+        rd_kafka_resp_err_t e = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+        if (e && e != RD_KAFKA_RESP_ERR__STATE)
+            log_warnx("offset store %s [%d] %lld: %s", rd_kafka_topic_name(m->rkt),
+                      (int)m->partition, (long long)m->offset, rd_kafka_err2str(e));
+    }
+}
+
+static void run_loop(daemon_t *d)
+{
+    batch_t b = {0};
+    while (!stop_requested) {
+        /* 1. A batch. */
+        int64_t deadline = 0;
+        while (b.n < (size_t)d->cfg.batch_size && !stop_requested) {
+            int64_t now = mono_ms();
+            int timeout = b.n == 0 ? 100 : (int)(deadline - now);
+            if (b.n > 0 && timeout <= 0)
+                break;
+            if (poll_one(d, &b, timeout) && b.n == 1)
+                deadline = mono_ms() + d->cfg.batch_time_ms;
+        }
+        if (b.n == 0)
+            continue;
+        /* 2. In order; a store failure pauses and retries the same event. */
+        d->rebalanced = 0;
+        size_t done = 0;
+        for (; done < b.n; done++) {
+            if (handle(d, b.m[done]) < 0 && retry_until_stored(d, &b, done) < 0)
+                break;
+            if (d->rebalanced)
+                break;
+        }
+        /* 3. Every effect delivered, then 4. the offsets. */
+        int delivered = flush_all(d) == 0;
+        if (delivered && !d->rebalanced)
+            store_offsets(&b, done);
+        for (size_t i = 0; i < b.n; i++)
+            rd_kafka_message_destroy(b.m[i]);
+        b.n = 0;
+    }
+    free(b.m);
+}
+
+int cmd_run(const char *conf_path)
+{
+    daemon_t d;
+    memset(&d, 0, sizeof d);
+    if (setup_load(conf_path, NULL, &d.cfg, &d.rs) < 0)
+        return 1;
+    int rc = 1;
+    char err[512];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Redis may be down at start: wait for it like for an outage. */
+    long backoff = 100;
+    while (!stop_requested &&
+           !(d.st = store_redis_new(d.cfg.redis_host, (int)d.cfg.redis_port, d.cfg.redis_password,
+                                    (int)d.cfg.redis_db, d.cfg.redis_prefix,
+                                    (int)d.cfg.redis_timeout_ms, err, sizeof err))) {
+        log_warnx("redis %s:%ld: %s; retrying", d.cfg.redis_host, d.cfg.redis_port, err);
+        usleep((useconds_t)backoff * 1000);
+        backoff = backoff * 2 > d.cfg.retry_max_ms ? d.cfg.retry_max_ms : backoff * 2;
+    }
+    if (!d.st)
+        goto out;
+    engine_opts_t o = {.activity_cap = (size_t)d.cfg.activity_max};
+    d.eng = engine_new(d.rs, d.st, &o);
+    if (!d.eng || kafka_open(&d) < 0)
+        goto out;
+    log_info("running: %zu rules, events from %s, actions to %s, group %s",
+             ruleset_rule_count(d.rs), d.cfg.topic_events, d.cfg.topic_actions, d.cfg.group_id);
+    run_loop(&d);
+    log_info("stopping: committing offsets");
+    rc = 0;
+out:
+    if (d.consumer) {
+        rd_kafka_commit(d.consumer, NULL, 0);
+        rd_kafka_consumer_close(d.consumer);
+        rd_kafka_destroy(d.consumer);
+    }
+    if (d.producer) {
+        flush_all(&d);
+        rd_kafka_destroy(d.producer);
+    }
+    log_info("stopped: %lu events, %lu actions, %lu bad, %lu unknown type, %lu breaker trips",
+             d.events, d.actions, d.bad, d.unknown, d.breaker);
+    engine_free(d.eng);
+    store_free(d.st);
+    ruleset_free(d.rs);
+    config_clear(&d.cfg);
+    return rc;
+}

@@ -1,0 +1,49 @@
+/* setup.c - loading the configuration and the rules; `detector check`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "log.h"
+
+int setup_load(const char *conf_path, const char *rules_dir, config_t *cfg, ruleset_t **rs)
+{
+    rules_diag_t diag = {0};
+    config_defaults(cfg);
+    int bad = config_load_file(cfg, conf_path, &diag) < 0;
+    if (log_set_level(cfg->log_level) < 0) {
+        diag_plain(&diag, "%s: log.level must be debug, info, warn or error", conf_path);
+        bad = 1;
+    }
+    /* The rules are checked even when the configuration has errors, so one
+     * run shows every error. */
+    *rs = rules_load_dir(rules_dir ? rules_dir : cfg->rules_dir, &diag);
+    if (!*rs)
+        bad = 1;
+    if (bad) {
+        if (diag.text)
+            fputs(diag.text, stderr);
+        fprintf(stderr, "%zu error%s\n", diag.count, diag.count == 1 ? "" : "s");
+        rules_diag_free(&diag);
+        ruleset_free(*rs);
+        *rs = NULL;
+        config_clear(cfg);
+        return -1;
+    }
+    rules_diag_free(&diag);
+    return 0;
+}
+
+int cmd_check(const char *conf_path, const char *rules_dir)
+{
+    config_t cfg;
+    ruleset_t *rs;
+    if (setup_load(conf_path, rules_dir, &cfg, &rs) < 0)
+        return 1;
+    fprintf(stderr, "%zu rules, %zu counters, %zu requests, %zu sets\n", ruleset_rule_count(rs),
+           ruleset_counter_count(rs), ruleset_request_count(rs), ruleset_set_count(rs));
+    printf("configuration OK\n");
+    ruleset_free(rs);
+    config_clear(&cfg);
+    return 0;
+}

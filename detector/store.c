@@ -1,0 +1,917 @@
+/* store.c - the store object: argument checks, key layout and the
+ * conversions shared by the Redis and memory implementations.
+ *
+ * Key layout (P = prefix, every key built by key_build below):
+ *
+ *   P{scope}:w:NAME                 window: sorted set, member -> ts_us
+ *   P{scope}:d:NAME                 distinct: sorted set, member -> latest ts_us
+ *   P{scope}:s:NAME                 known set: sorted set, member -> latest ts_us
+ *   P{scope}:r:NAME:REQUEST_ID      request: hash ts, event_id, fields
+ *   P{scope}:c:RULE                 cooldown: string "TS_US EVENT_ID"
+ *   P{scope}:reset                  resets: hash RULE -> ts_us
+ *   P{scope}:block[:AUTHENTICATOR]  block: hash rule, reason, since, expires, action_id
+ *   P{scope}:activity               activity list, newest first
+ *   P{breaker:BUCKET}:b             breaker: hash action_id -> seq, "#n" -> last seq
+ *
+ * The block and activity keys are part of contract/actions.md.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_impl.h"
+
+/* TTLs are capped (a century) so that now + ttl never overflows in Redis. */
+#define TTL_MAX_MS 3155760000000LL
+
+void store_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int store_base_init(store_t *s, const struct store_ops *ops, const char *prefix)
+{
+    if (prefix == NULL)
+        prefix = "sad:";
+    s->ops = ops;
+    s->prefix_len = strlen(prefix);
+    s->prefix = malloc(s->prefix_len + 1);
+    if (s->prefix == NULL)
+        return -1;
+    memcpy(s->prefix, prefix, s->prefix_len + 1);
+    return 0;
+}
+
+void store_base_fini(store_t *s)
+{
+    free(s->prefix);
+    s->prefix = NULL;
+}
+
+void store_free(store_t *s)
+{
+    if (s != NULL)
+        s->ops->destroy(s);
+}
+
+int store_reconnect(store_t *s, char *err, size_t errlen)
+{
+    if (s == NULL) {
+        store_err(err, errlen, "store: no store");
+        return -1;
+    }
+    return s->ops->reconnect(s, err, errlen);
+}
+
+const char *store_prefix(const store_t *s)
+{
+    return s != NULL ? s->prefix : NULL;
+}
+
+/* --- Keys ------------------------------------------------------------- */
+
+static int needs_escape(unsigned char c)
+{
+    return c == '{' || c == '}' || c == '%' || c < 0x21 || c > 0x7e;
+}
+
+/* Appends str escaped at out (when out is not NULL); returns its length. */
+static size_t escape(char *out, const char *str)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p;
+    size_t n = 0;
+
+    for (p = (const unsigned char *)str; *p != '\0'; p++) {
+        if (needs_escape(*p)) {
+            if (out != NULL) {
+                out[n] = '%';
+                out[n + 1] = hex[*p >> 4];
+                out[n + 2] = hex[*p & 0x0f];
+            }
+            n += 3;
+        } else {
+            if (out != NULL)
+                out[n] = (char)*p;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Writes "PREFIX{SCOPE}:" followed by the parts (a NULL-terminated list of
+ * strings, concatenated) into out, or only measures when out is NULL.
+ * Returns the length without the NUL. */
+static size_t key_write(const store_t *s, char *out, const char *scope, va_list parts)
+{
+    const char *part;
+    size_t n = s->prefix_len;
+
+    if (out != NULL)
+        memcpy(out, s->prefix, n);
+    if (out != NULL)
+        out[n] = '{';
+    n++;
+    n += escape(out != NULL ? out + n : NULL, scope);
+    if (out != NULL) {
+        out[n] = '}';
+        out[n + 1] = ':';
+    }
+    n += 2;
+    while ((part = va_arg(parts, const char *)) != NULL)
+        n += escape(out != NULL ? out + n : NULL, part);
+    if (out != NULL)
+        out[n] = '\0';
+    return n;
+}
+
+int store_key(const store_t *s, char *buf, size_t buflen, const char *scope, const char *suffix)
+{
+    size_t n;
+
+    if (s == NULL || buf == NULL || scope == NULL || suffix == NULL)
+        return -1;
+    n = s->prefix_len + 3 + escape(NULL, scope) + escape(NULL, suffix);
+    if (n >= buflen || n > INT_MAX)
+        return -1;
+    n = s->prefix_len + 1;
+    memcpy(buf, s->prefix, s->prefix_len);
+    buf[s->prefix_len] = '{';
+    n += escape(buf + n, scope);
+    buf[n++] = '}';
+    buf[n++] = ':';
+    n += escape(buf + n, suffix);
+    buf[n] = '\0';
+    return (int)n;
+}
+
+/* A key on the stack when it fits, else on the heap. */
+struct keybuf {
+    char *key;
+    char *heap;
+    char stack[256];
+};
+
+/* Builds the key of scope and the parts that follow it (NULL-terminated);
+ * the caller calls key_done. 0, or -1 with err when out of memory. */
+static int key_build(struct keybuf *kb, const store_t *s, char *err, size_t errlen,
+                     const char *scope, ...)
+{
+    va_list ap;
+    size_t n;
+
+    kb->heap = NULL;
+    kb->key = kb->stack;
+    va_start(ap, scope);
+    n = key_write(s, NULL, scope, ap);
+    va_end(ap);
+    if (n >= sizeof kb->stack) {
+        kb->heap = malloc(n + 1);
+        if (kb->heap == NULL) {
+            store_err(err, errlen, "store: out of memory");
+            return -1;
+        }
+        kb->key = kb->heap;
+    }
+    va_start(ap, scope);
+    key_write(s, kb->key, scope, ap);
+    va_end(ap);
+    return 0;
+}
+
+static void key_done(struct keybuf *kb)
+{
+    free(kb->heap);
+    kb->heap = NULL;
+}
+
+/* --- Numbers and times ------------------------------------------------ */
+
+int store_parse_i64(const char *s, size_t len, int64_t *out)
+{
+    char buf[64], *end;
+    long long ll;
+    double d;
+
+    if (len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if (isspace((unsigned char)buf[0]))
+        return -1;
+    errno = 0;
+    ll = strtoll(buf, &end, 10);
+    if (*end == '\0' && errno == 0) {
+        *out = (int64_t)ll;
+        return 0;
+    }
+    /* Redis writes large scores as "%.17g". */
+    d = strtod(buf, &end);
+    if (*end != '\0' || !isfinite(d) || d < -9.2e18 || d > 9.2e18)
+        return -1;
+    *out = (int64_t)llround(d);
+    return 0;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = floor_div(y, 400);
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    int64_t era, doe, yoe, doy, mp;
+
+    z += 719468;
+    era = floor_div(z, 146097);
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+int store_time_format(int64_t us, char *buf, size_t buflen)
+{
+    int64_t secs = floor_div(us, 1000000), frac = us - secs * 1000000;
+    int64_t days = floor_div(secs, 86400), sod = secs - days * 86400, y;
+    int m, d, n;
+
+    civil_from_days(days, &y, &m, &d);
+    n = snprintf(buf, buflen, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)y, m, d,
+                 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
+    if (n < 0 || (size_t)n >= buflen)
+        return -1;
+    if (frac == 0)
+        n += snprintf(buf + n, buflen - (size_t)n, "Z");
+    else if (frac % 1000 == 0)
+        n += snprintf(buf + n, buflen - (size_t)n, ".%03dZ", (int)(frac / 1000));
+    else
+        n += snprintf(buf + n, buflen - (size_t)n, ".%06dZ", (int)frac);
+    return (size_t)n < buflen ? n : -1;
+}
+
+/* Reads exactly n digits at *p into *v. */
+static int digits(const char **p, const char *end, int n, int *v)
+{
+    *v = 0;
+    if (end - *p < n)
+        return -1;
+    while (n-- > 0) {
+        if (!isdigit((unsigned char)**p))
+            return -1;
+        *v = *v * 10 + (**p - '0');
+        (*p)++;
+    }
+    return 0;
+}
+
+static int expect(const char **p, const char *end, char c)
+{
+    if (*p >= end || **p != c)
+        return -1;
+    (*p)++;
+    return 0;
+}
+
+int store_time_parse(const char *s, size_t len, int64_t *us)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const char *p = s, *end = s + len;
+    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0, leap;
+    int64_t frac = 0, scale = 100000;
+
+    if (digits(&p, end, 4, &y) || expect(&p, end, '-') || digits(&p, end, 2, &mo) ||
+        expect(&p, end, '-') || digits(&p, end, 2, &d))
+        return -1;
+    if (p >= end || (*p != 'T' && *p != 't'))
+        return -1;
+    p++;
+    if (digits(&p, end, 2, &h) || expect(&p, end, ':') || digits(&p, end, 2, &mi) ||
+        expect(&p, end, ':') || digits(&p, end, 2, &sec))
+        return -1;
+    if (p < end && *p == '.') {
+        int nd = 0;
+
+        for (p++; p < end && isdigit((unsigned char)*p); p++, nd++) {
+            if (nd < 6) {
+                frac += (*p - '0') * scale;
+                scale /= 10;
+            }
+        }
+        if (nd == 0 || nd > 9)
+            return -1;
+    }
+    if (p < end && (*p == 'Z' || *p == 'z')) {
+        p++;
+    } else if (p < end && (*p == '+' || *p == '-')) {
+        sign = *p++ == '+' ? 1 : -1;
+        if (digits(&p, end, 2, &oh) || expect(&p, end, ':') || digits(&p, end, 2, &om) ||
+            oh > 23 || om > 59)
+            return -1;
+    } else {
+        return -1;
+    }
+    if (p != end)
+        return -1;
+    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 ||
+        mi > 59 || sec > 59)
+        return -1;
+    *us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
+           (int64_t)sign * (oh * 3600 + om * 60)) *
+              1000000 +
+          frac;
+    return 0;
+}
+
+/* --- Retention -------------------------------------------------------- */
+
+/* The lowest score kept: ts - keep, saturating. */
+static int64_t min_score(int64_t ts_us, int64_t keep_us)
+{
+    if (keep_us < 0)
+        keep_us = 0;
+    if (ts_us < INT64_MIN + keep_us)
+        return INT64_MIN;
+    return ts_us - keep_us;
+}
+
+/* Wall-clock TTL for garbage collection: keep plus one day, in ms. */
+static int64_t gc_ttl_ms(int64_t keep_us)
+{
+    int64_t ms = keep_us > 0 ? keep_us / 1000 : 0;
+
+    if (ms > TTL_MAX_MS - STORE_TTL_SLACK_MS)
+        ms = TTL_MAX_MS - STORE_TTL_SLACK_MS;
+    return ms + STORE_TTL_SLACK_MS;
+}
+
+static int missing(const char *what, char *err, size_t errlen)
+{
+    store_err(err, errlen, "store: %s: missing argument", what);
+    return -1;
+}
+
+/* --- Windows, distinct counts, known sets ----------------------------- */
+
+static int zadd(store_t *s, const char *kind, const char *scope, const char *name,
+                const char *member, int64_t ts_us, int64_t keep_us, int gt, char *err,
+                size_t errlen)
+{
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || scope == NULL || name == NULL || member == NULL)
+        return missing("add", err, errlen);
+    if (key_build(&kb, s, err, errlen, scope, kind, name, (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->zadd(s, kb.key, member, ts_us, gt, min_score(ts_us, keep_us),
+                      gc_ttl_ms(keep_us), err, errlen);
+    key_done(&kb);
+    return rc;
+}
+
+static int zcount(store_t *s, const char *kind, const char *scope, const char *name,
+                  int64_t lo_us, int64_t hi_us, long *count, char *err, size_t errlen)
+{
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || scope == NULL || name == NULL || count == NULL)
+        return missing("count", err, errlen);
+    *count = 0;
+    if (lo_us >= hi_us)
+        return 0;
+    if (key_build(&kb, s, err, errlen, scope, kind, name, (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->zcount(s, kb.key, lo_us, hi_us, count, err, errlen);
+    key_done(&kb);
+    return rc;
+}
+
+int store_window_add(store_t *s, const char *scope, const char *name, const char *member,
+                     int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
+{
+    return zadd(s, "w:", scope, name, member, ts_us, keep_us, 0, err, errlen);
+}
+
+int store_window_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
+                       int64_t hi_us, long *count, char *err, size_t errlen)
+{
+    return zcount(s, "w:", scope, name, lo_us, hi_us, count, err, errlen);
+}
+
+int store_window_members(store_t *s, const char *scope, const char *name, int64_t lo_us,
+                         int64_t hi_us, size_t max, char ***members, size_t *n, char *err,
+                         size_t errlen)
+{
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || scope == NULL || name == NULL || members == NULL || n == NULL)
+        return missing("window_members", err, errlen);
+    *members = NULL;
+    *n = 0;
+    if (max == 0 || lo_us >= hi_us)
+        return 0;
+    if (key_build(&kb, s, err, errlen, scope, "w:", name, (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->zrange(s, kb.key, lo_us, hi_us, max, members, n, err, errlen);
+    key_done(&kb);
+    return rc;
+}
+
+int store_distinct_add(store_t *s, const char *scope, const char *name, const char *member,
+                       int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
+{
+    return zadd(s, "d:", scope, name, member, ts_us, keep_us, 1, err, errlen);
+}
+
+int store_distinct_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
+                         int64_t hi_us, long *count, char *err, size_t errlen)
+{
+    return zcount(s, "d:", scope, name, lo_us, hi_us, count, err, errlen);
+}
+
+int store_set_add(store_t *s, const char *scope, const char *name, const char *member,
+                  int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
+{
+    return zadd(s, "s:", scope, name, member, ts_us, keep_us, 1, err, errlen);
+}
+
+int store_set_get(store_t *s, const char *scope, const char *name, const char *member,
+                  int *found, int64_t *ts_us, char *err, size_t errlen)
+{
+    struct keybuf kb;
+    int64_t ts = 0;
+    int rc;
+
+    if (s == NULL || scope == NULL || name == NULL || member == NULL || found == NULL)
+        return missing("set_get", err, errlen);
+    *found = 0;
+    if (key_build(&kb, s, err, errlen, scope, "s:", name, (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->zscore(s, kb.key, member, found, &ts, err, errlen);
+    key_done(&kb);
+    if (ts_us != NULL)
+        *ts_us = *found ? ts : 0;
+    return rc;
+}
+
+/* --- Requests ----------------------------------------------------------- */
+
+void store_request_clear(store_request_t *r)
+{
+    size_t i;
+
+    if (r == NULL)
+        return;
+    for (i = 0; i < r->nfields && i < STORE_REQ_MAX_FIELDS; i++) {
+        free(r->name[i]);
+        free(r->value[i]);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+static int reserved_field(const char *name)
+{
+    return strcmp(name, "ts") == 0 || strcmp(name, "event_id") == 0;
+}
+
+/* Request fields are stored next to "ts" and "event_id" in one hash, so a
+ * request may not use those two names (they are refused, not overwritten). */
+int store_request_put(store_t *s, const char *scope, const char *name, const char *request_id,
+                      const store_request_t *req, int64_t keep_us, char *err, size_t errlen)
+{
+    struct store_field f[STORE_REQ_MAX_FIELDS + 2];
+    struct keybuf kb;
+    char ts[24];
+    size_t i;
+    int rc;
+
+    if (s == NULL || scope == NULL || name == NULL || request_id == NULL || req == NULL)
+        return missing("request_put", err, errlen);
+    if (req->nfields > STORE_REQ_MAX_FIELDS) {
+        store_err(err, errlen, "store: a request has at most %d fields", STORE_REQ_MAX_FIELDS);
+        return -1;
+    }
+    if (memchr(req->event_id, '\0', sizeof req->event_id) == NULL) {
+        store_err(err, errlen, "store: request event_id is not terminated");
+        return -1;
+    }
+    snprintf(ts, sizeof ts, "%lld", (long long)req->ts_us);
+    f[0].name = "ts";
+    f[0].value = ts;
+    f[1].name = "event_id";
+    f[1].value = req->event_id;
+    for (i = 0; i < req->nfields; i++) {
+        if (req->name[i] == NULL || req->value[i] == NULL)
+            return missing("request_put field", err, errlen);
+        if (reserved_field(req->name[i])) {
+            store_err(err, errlen, "store: request field name \"%s\" is reserved", req->name[i]);
+            return -1;
+        }
+        f[i + 2].name = req->name[i];
+        f[i + 2].value = req->value[i];
+    }
+    if (key_build(&kb, s, err, errlen, scope, "r:", name, ":", request_id, (const char *)NULL) <
+        0)
+        return -1;
+    rc = s->ops->hreplace(s, kb.key, f, req->nfields + 2, gc_ttl_ms(keep_us), 0, err, errlen);
+    key_done(&kb);
+    return rc;
+}
+
+static char *dupn(const char *p, size_t n)
+{
+    char *d = malloc(n + 1);
+
+    if (d != NULL) {
+        memcpy(d, p, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static void copy_field(char *dst, size_t dstlen, const char *src, size_t n)
+{
+    if (n >= dstlen)
+        n = dstlen - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+struct request_fill {
+    store_request_t *req;
+    int seen;
+};
+
+static int request_field(void *arg, const char *name, size_t nlen, const char *value,
+                         size_t vlen)
+{
+    struct request_fill *rf = arg;
+    store_request_t *req = rf->req;
+    int64_t v;
+
+    rf->seen = 1;
+    if (nlen == 2 && memcmp(name, "ts", 2) == 0) {
+        if (store_parse_i64(value, vlen, &v) == 0)
+            req->ts_us = v;
+    } else if (nlen == 8 && memcmp(name, "event_id", 8) == 0) {
+        copy_field(req->event_id, sizeof req->event_id, value, vlen);
+    } else if (req->nfields < STORE_REQ_MAX_FIELDS) {
+        req->name[req->nfields] = dupn(name, nlen);
+        req->value[req->nfields] = dupn(value, vlen);
+        req->nfields++;
+        if (req->name[req->nfields - 1] == NULL || req->value[req->nfields - 1] == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+/* Hash field order differs between the stores (and between Redis
+ * encodings), so fields come back sorted by name. */
+static void request_sort(store_request_t *req)
+{
+    size_t i, j;
+
+    for (i = 1; i < req->nfields; i++) {
+        char *n = req->name[i], *v = req->value[i];
+
+        for (j = i; j > 0 && strcmp(req->name[j - 1], n) > 0; j--) {
+            req->name[j] = req->name[j - 1];
+            req->value[j] = req->value[j - 1];
+        }
+        req->name[j] = n;
+        req->value[j] = v;
+    }
+}
+
+int store_request_get(store_t *s, const char *scope, const char *name, const char *request_id,
+                      int *found, store_request_t *req, char *err, size_t errlen)
+{
+    struct request_fill rf;
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || scope == NULL || name == NULL || request_id == NULL || found == NULL ||
+        req == NULL)
+        return missing("request_get", err, errlen);
+    *found = 0;
+    memset(req, 0, sizeof *req);
+    if (key_build(&kb, s, err, errlen, scope, "r:", name, ":", request_id, (const char *)NULL) <
+        0)
+        return -1;
+    rf.req = req;
+    rf.seen = 0;
+    rc = s->ops->hgetall(s, kb.key, request_field, &rf, err, errlen);
+    key_done(&kb);
+    if (rc < 0 || !rf.seen) {
+        store_request_clear(req);
+        return rc;
+    }
+    request_sort(req);
+    *found = 1;
+    return 0;
+}
+
+/* --- Cooldowns and resets ------------------------------------------------ */
+
+int store_cooldown_get(store_t *s, const char *scope, const char *rule, int *found,
+                       int64_t *ts_us, char *event_id, char *err, size_t errlen)
+{
+    char buf[32 + STORE_ID_MAX], *sp;
+    struct keybuf kb;
+    int64_t ts;
+    int rc, f = 0;
+
+    if (s == NULL || scope == NULL || rule == NULL || found == NULL)
+        return missing("cooldown_get", err, errlen);
+    *found = 0;
+    if (key_build(&kb, s, err, errlen, scope, "c:", rule, (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->get(s, kb.key, &f, buf, sizeof buf, err, errlen);
+    key_done(&kb);
+    if (rc < 0 || !f)
+        return rc;
+    sp = strchr(buf, ' ');
+    if (sp == NULL || store_parse_i64(buf, (size_t)(sp - buf), &ts) < 0) {
+        store_err(err, errlen, "store: bad cooldown value \"%.40s\"", buf);
+        return -1;
+    }
+    *found = 1;
+    if (ts_us != NULL)
+        *ts_us = ts;
+    if (event_id != NULL)
+        copy_field(event_id, STORE_ID_MAX, sp + 1, strlen(sp + 1));
+    return 0;
+}
+
+int store_cooldown_set(store_t *s, const char *scope, const char *rule, int64_t ts_us,
+                       const char *event_id, int64_t keep_us, char *err, size_t errlen)
+{
+    char buf[32 + STORE_ID_MAX];
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || scope == NULL || rule == NULL)
+        return missing("cooldown_set", err, errlen);
+    if (event_id == NULL)
+        event_id = "";
+    if (strlen(event_id) >= STORE_ID_MAX) {
+        store_err(err, errlen, "store: event_id longer than %d bytes", STORE_ID_MAX - 1);
+        return -1;
+    }
+    snprintf(buf, sizeof buf, "%lld %s", (long long)ts_us, event_id);
+    if (key_build(&kb, s, err, errlen, scope, "c:", rule, (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->set(s, kb.key, buf, gc_ttl_ms(keep_us), err, errlen);
+    key_done(&kb);
+    return rc;
+}
+
+int store_reset_get(store_t *s, const char *scope, const char *rule, int *found,
+                    int64_t *ts_us, char *err, size_t errlen)
+{
+    struct keybuf kb;
+    char buf[64];
+    int64_t ts;
+    int rc, f = 0;
+
+    if (s == NULL || scope == NULL || rule == NULL || found == NULL)
+        return missing("reset_get", err, errlen);
+    *found = 0;
+    if (key_build(&kb, s, err, errlen, scope, "reset", (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->hget(s, kb.key, rule, &f, buf, sizeof buf, err, errlen);
+    key_done(&kb);
+    if (rc < 0 || !f)
+        return rc;
+    if (store_parse_i64(buf, strlen(buf), &ts) < 0) {
+        store_err(err, errlen, "store: bad reset value \"%s\"", buf);
+        return -1;
+    }
+    *found = 1;
+    if (ts_us != NULL)
+        *ts_us = ts;
+    return 0;
+}
+
+int store_reset_set(store_t *s, const char *scope, const char *rule, int64_t ts_us, char *err,
+                    size_t errlen)
+{
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || scope == NULL || rule == NULL)
+        return missing("reset_set", err, errlen);
+    if (key_build(&kb, s, err, errlen, scope, "reset", (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->hset_max(s, kb.key, rule, ts_us, err, errlen);
+    key_done(&kb);
+    return rc;
+}
+
+/* --- Blocks ------------------------------------------------------------ */
+
+static int block_key(struct keybuf *kb, store_t *s, const char *scope,
+                     const char *authenticator_id, char *err, size_t errlen)
+{
+    if (authenticator_id == NULL)
+        return key_build(kb, s, err, errlen, scope, "block", (const char *)NULL);
+    return key_build(kb, s, err, errlen, scope, "block:", authenticator_id, (const char *)NULL);
+}
+
+#define TERMINATED(a) (memchr((a), '\0', sizeof(a)) != NULL)
+
+int store_block_set(store_t *s, const char *scope, const char *authenticator_id,
+                    const store_block_t *b, char *err, size_t errlen)
+{
+    struct store_field f[5];
+    char since[40], expires[40] = "";
+    int64_t at_ms = 0;
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || scope == NULL || b == NULL)
+        return missing("block_set", err, errlen);
+    if (!TERMINATED(b->rule) || !TERMINATED(b->reason) || !TERMINATED(b->action_id)) {
+        store_err(err, errlen, "store: block field not terminated");
+        return -1;
+    }
+    store_time_format(b->since_us, since, sizeof since);
+    if (b->expires_us != 0) {
+        store_time_format(b->expires_us, expires, sizeof expires);
+        at_ms = b->expires_us / 1000;
+        if (at_ms < 1)
+            at_ms = 1; /* in the past: Redis drops the key at once */
+    }
+    f[0].name = "rule";
+    f[0].value = b->rule;
+    f[1].name = "reason";
+    f[1].value = b->reason;
+    f[2].name = "since";
+    f[2].value = since;
+    f[3].name = "expires";
+    f[3].value = expires;
+    f[4].name = "action_id";
+    f[4].value = b->action_id;
+    if (block_key(&kb, s, scope, authenticator_id, err, errlen) < 0)
+        return -1;
+    rc = s->ops->hreplace(s, kb.key, f, 5, 0, at_ms, err, errlen);
+    key_done(&kb);
+    return rc;
+}
+
+struct block_fill {
+    store_block_t *b;
+    int seen;
+};
+
+static int block_field(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    struct block_fill *bf = arg;
+    store_block_t *b = bf->b;
+    int64_t t;
+
+    bf->seen = 1;
+    if (nlen == 4 && memcmp(name, "rule", 4) == 0) {
+        copy_field(b->rule, sizeof b->rule, value, vlen);
+    } else if (nlen == 6 && memcmp(name, "reason", 6) == 0) {
+        copy_field(b->reason, sizeof b->reason, value, vlen);
+    } else if (nlen == 9 && memcmp(name, "action_id", 9) == 0) {
+        copy_field(b->action_id, sizeof b->action_id, value, vlen);
+    } else if (nlen == 5 && memcmp(name, "since", 5) == 0) {
+        if (store_time_parse(value, vlen, &t) == 0)
+            b->since_us = t;
+    } else if (nlen == 7 && memcmp(name, "expires", 7) == 0) {
+        if (vlen > 0 && store_time_parse(value, vlen, &t) == 0)
+            b->expires_us = t;
+    }
+    return 0;
+}
+
+int store_block_get(store_t *s, const char *scope, const char *authenticator_id, int *found,
+                    store_block_t *out, char *err, size_t errlen)
+{
+    struct block_fill bf;
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || scope == NULL || found == NULL || out == NULL)
+        return missing("block_get", err, errlen);
+    *found = 0;
+    memset(out, 0, sizeof *out);
+    if (block_key(&kb, s, scope, authenticator_id, err, errlen) < 0)
+        return -1;
+    bf.b = out;
+    bf.seen = 0;
+    rc = s->ops->hgetall(s, kb.key, block_field, &bf, err, errlen);
+    key_done(&kb);
+    if (rc < 0) {
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    *found = bf.seen;
+    return 0;
+}
+
+int store_block_clear(store_t *s, const char *scope, const char *authenticator_id, char *err,
+                      size_t errlen)
+{
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || scope == NULL)
+        return missing("block_clear", err, errlen);
+    if (block_key(&kb, s, scope, authenticator_id, err, errlen) < 0)
+        return -1;
+    rc = s->ops->del(s, kb.key, err, errlen);
+    key_done(&kb);
+    return rc;
+}
+
+/* --- Activity list and breaker -------------------------------------------- */
+
+int store_activity_push(store_t *s, const char *scope, const char *entry, size_t cap, char *err,
+                        size_t errlen)
+{
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || scope == NULL || entry == NULL)
+        return missing("activity_push", err, errlen);
+    if (key_build(&kb, s, err, errlen, scope, "activity", (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->lpush_unique(s, kb.key, entry, cap, err, errlen);
+    key_done(&kb);
+    return rc;
+}
+
+int store_activity_get(store_t *s, const char *scope, size_t max, char ***entries, size_t *n,
+                       char *err, size_t errlen)
+{
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || scope == NULL || entries == NULL || n == NULL)
+        return missing("activity_get", err, errlen);
+    *entries = NULL;
+    *n = 0;
+    if (max == 0)
+        return 0;
+    if (key_build(&kb, s, err, errlen, scope, "activity", (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->lrange(s, kb.key, max, entries, n, err, errlen);
+    key_done(&kb);
+    return rc;
+}
+
+int store_breaker_seq(store_t *s, int64_t bucket, const char *action_id, int64_t keep_us,
+                      long *seq, char *err, size_t errlen)
+{
+    struct keybuf kb;
+    char scope[48];
+    int rc;
+
+    if (s == NULL || action_id == NULL || seq == NULL)
+        return missing("breaker_seq", err, errlen);
+    *seq = 0;
+    snprintf(scope, sizeof scope, "breaker:%lld", (long long)bucket);
+    if (key_build(&kb, s, err, errlen, scope, "b", (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->hseq(s, kb.key, action_id, gc_ttl_ms(keep_us), seq, err, errlen);
+    key_done(&kb);
+    return rc;
+}

@@ -1,0 +1,125 @@
+/* store_impl.h - private to store.c, store_mem.c and store_redis.c.
+ *
+ * store.c owns everything the two implementations must agree on: argument
+ * checks, the key layout (every key is built by store.c, so both stores use
+ * the same keys), and the conversions between the public structs and the
+ * strings kept in the store (block and request hashes, cooldown strings,
+ * RFC 3339 times). The implementations only provide the primitives below,
+ * each one a small, fixed sequence of Redis commands (or a Lua script) that
+ * the memory store mirrors exactly. Keys passed to the primitives are full
+ * keys ("PREFIX{SCOPE}:SUFFIX"), borrowed.
+ */
+#ifndef DETECTOR_STORE_IMPL_H
+#define DETECTOR_STORE_IMPL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Milliseconds added to every garbage-collection TTL: one day. */
+#define STORE_TTL_SLACK_MS 86400000LL
+
+/* A field of a hash to write; both strings borrowed. */
+struct store_field {
+    const char *name;
+    const char *value;
+};
+
+/* Called once per field by hgetall; the strings are valid during the call
+ * only and need not be NUL-terminated. Returns 0, or -1 to report an error
+ * (out of memory), which hgetall passes on. */
+typedef int (*store_field_fn)(void *arg, const char *name, size_t nlen, const char *value,
+                              size_t vlen);
+
+struct store_ops {
+    /* Frees the implementation, including the struct store it embeds. */
+    void (*destroy)(store_t *s);
+    int (*reconnect)(store_t *s, char *err, size_t errlen);
+
+    /* ZADD key NX (gt == 0) or GT (gt == 1) score member;
+     * ZREMRANGEBYSCORE key -inf (min_score; PEXPIRE key ttl_ms. */
+    int (*zadd)(store_t *s, const char *key, const char *member, int64_t score, int gt,
+                int64_t min_score, int64_t ttl_ms, char *err, size_t errlen);
+    /* ZCOUNT key (lo hi */
+    int (*zcount)(store_t *s, const char *key, int64_t lo, int64_t hi, long *count, char *err,
+                  size_t errlen);
+    /* ZRANGEBYSCORE key (lo hi LIMIT 0 max (max >= 1). *members is NULL when
+     * *n is 0; otherwise an array of *n strings, all from malloc. */
+    int (*zrange)(store_t *s, const char *key, int64_t lo, int64_t hi, size_t max,
+                  char ***members, size_t *n, char *err, size_t errlen);
+    /* ZSCORE key member */
+    int (*zscore)(store_t *s, const char *key, const char *member, int *found, int64_t *score,
+                  char *err, size_t errlen);
+
+    /* Atomically: DEL key; HSET key fields; then PEXPIREAT key expire_at_ms
+     * when it is > 0, else PEXPIRE key ttl_ms when that is > 0. */
+    int (*hreplace)(store_t *s, const char *key, const struct store_field *f, size_t nf,
+                    int64_t ttl_ms, int64_t expire_at_ms, char *err, size_t errlen);
+    /* HGETALL key, one call of fn per field (none when the key is absent). */
+    int (*hgetall)(store_t *s, const char *key, store_field_fn fn, void *arg, char *err,
+                   size_t errlen);
+    /* HGET key field into buf (truncated to buflen - 1 bytes); *found 0/1. */
+    int (*hget)(store_t *s, const char *key, const char *field, int *found, char *buf,
+                size_t buflen, char *err, size_t errlen);
+    /* HSET key field value unless the field holds a number >= value. */
+    int (*hset_max)(store_t *s, const char *key, const char *field, int64_t value, char *err,
+                    size_t errlen);
+    /* If HEXISTS key field: its value. Otherwise n = HINCRBY key "#n" 1;
+     * HSET key field n; PEXPIRE key ttl_ms; n. */
+    int (*hseq)(store_t *s, const char *key, const char *field, int64_t ttl_ms, long *seq,
+                char *err, size_t errlen);
+
+    /* SET key value PX ttl_ms */
+    int (*set)(store_t *s, const char *key, const char *value, int64_t ttl_ms, char *err,
+               size_t errlen);
+    /* GET key into buf (truncated to buflen - 1 bytes); *found 0/1. */
+    int (*get)(store_t *s, const char *key, int *found, char *buf, size_t buflen, char *err,
+               size_t errlen);
+    /* DEL key */
+    int (*del)(store_t *s, const char *key, char *err, size_t errlen);
+
+    /* Unless LPOS key entry: LPUSH key entry. Then LTRIM key 0 cap-1, or DEL
+     * key when cap is 0. */
+    int (*lpush_unique)(store_t *s, const char *key, const char *entry, size_t cap, char *err,
+                        size_t errlen);
+    /* LRANGE key 0 max-1 (max >= 1); results as for zrange. */
+    int (*lrange)(store_t *s, const char *key, size_t max, char ***entries, size_t *n,
+                  char *err, size_t errlen);
+};
+
+/* The part common to every store. Implementations embed it as their first
+ * member and cast. */
+struct store {
+    const struct store_ops *ops;
+    char *prefix;
+    size_t prefix_len;
+};
+
+/* Sets ops and copies prefix (NULL means "sad:"). 0, or -1 when out of
+ * memory. */
+int store_base_init(store_t *s, const struct store_ops *ops, const char *prefix);
+/* Frees what store_base_init allocated. */
+void store_base_fini(store_t *s);
+
+/* Writes err the way snprintf does; err may be NULL when errlen is 0. */
+void store_err(char *err, size_t errlen, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* RFC 3339 UTC, "YYYY-MM-DDTHH:MM:SSZ", with ".mmm" or ".uuuuuu" only when
+ * the fraction is not zero (the format of event_ts_format). buf holds at
+ * least 32 bytes. Returns the length. */
+int store_time_format(int64_t us, char *buf, size_t buflen);
+/* Parses what store_time_format writes (also "+HH:MM" / "-HH:MM" offsets
+ * and up to 9 fraction digits). 0 or -1. */
+int store_time_parse(const char *s, size_t len, int64_t *us);
+
+/* Parses a whole decimal integer of len bytes ("123", "-5", or the way
+ * Redis writes a double score, "1.5e+15"). 0 or -1. */
+int store_parse_i64(const char *s, size_t len, int64_t *out);
+
+#endif

@@ -1,0 +1,857 @@
+/* store_mem.c - the in-memory store, for offline replay and tests.
+ *
+ * A hash table maps each full key (the same keys as in Redis) to a typed
+ * value: a sorted set, a hash, a list or a string. Every primitive of
+ * store_impl.h does what its Redis commands do, so that replay decides what
+ * the daemon decides. Wall-clock TTLs are not modelled: in Redis they only
+ * collect garbage long after the event-time retention has pruned the data.
+ *
+ * A sorted set is an array of entries ordered by (score, member) plus an
+ * index from member to entry. Events arrive nearly in time order, so new
+ * members go to the end and pruning takes them from the front: the array
+ * keeps a movable head so that both are cheap, and counts are two binary
+ * searches.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_impl.h"
+
+/* --- A string-keyed hash table (open addressing, linear probing) ------ */
+
+struct slot {
+    uint64_t hash;
+    const char *key; /* NULL: empty; points into the value */
+    size_t klen;
+    void *val;
+};
+
+struct strmap {
+    struct slot *slots;
+    size_t cap; /* a power of two, or 0 */
+    size_t len;
+};
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a, then a finalizer */
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static struct slot *strmap_find(const struct strmap *m, const char *key, size_t klen,
+                                uint64_t h)
+{
+    size_t mask, i;
+
+    if (m->cap == 0)
+        return NULL;
+    mask = m->cap - 1;
+    for (i = (size_t)h & mask;; i = (i + 1) & mask) {
+        struct slot *sl = &m->slots[i];
+
+        if (sl->key == NULL)
+            return NULL;
+        if (sl->hash == h && sl->klen == klen && memcmp(sl->key, key, klen) == 0)
+            return sl;
+    }
+}
+
+static void strmap_place(struct slot *slots, size_t cap, const struct slot *src)
+{
+    size_t i;
+
+    for (i = (size_t)src->hash & (cap - 1); slots[i].key != NULL; i = (i + 1) & (cap - 1))
+        ;
+    slots[i] = *src;
+}
+
+/* Adds a key known to be absent. 0, or -1 when out of memory. */
+static int strmap_add(struct strmap *m, const char *key, size_t klen, uint64_t h, void *val)
+{
+    struct slot sl;
+
+    if ((m->len + 1) * 4 > m->cap * 3) {
+        size_t ncap = m->cap != 0 ? m->cap * 2 : 8, i;
+        struct slot *ns = calloc(ncap, sizeof *ns);
+
+        if (ns == NULL)
+            return -1;
+        for (i = 0; i < m->cap; i++)
+            if (m->slots[i].key != NULL)
+                strmap_place(ns, ncap, &m->slots[i]);
+        free(m->slots);
+        m->slots = ns;
+        m->cap = ncap;
+    }
+    sl.hash = h;
+    sl.key = key;
+    sl.klen = klen;
+    sl.val = val;
+    strmap_place(m->slots, m->cap, &sl);
+    m->len++;
+    return 0;
+}
+
+/* Removes a slot returned by strmap_find (backward-shift deletion). */
+static void strmap_remove(struct strmap *m, struct slot *sl)
+{
+    size_t mask = m->cap - 1, i = (size_t)(sl - m->slots), j = i, home;
+
+    for (;;) {
+        j = (j + 1) & mask;
+        if (m->slots[j].key == NULL)
+            break;
+        home = (size_t)m->slots[j].hash & mask;
+        /* The entry at j may move to i unless its home lies in (i, j]. */
+        if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
+            continue;
+        m->slots[i] = m->slots[j];
+        i = j;
+    }
+    m->slots[i].key = NULL;
+    m->len--;
+}
+
+/* --- Values ----------------------------------------------------------- */
+
+enum { T_ZSET = 1, T_HASH, T_LIST, T_STR };
+
+struct zent {
+    int64_t score;
+    uint64_t hash;
+    size_t len;
+    char member[];
+};
+
+struct zset {
+    struct zent **v; /* live entries are v[head .. head + n) */
+    size_t head, n, cap;
+    struct strmap idx; /* member -> struct zent */
+};
+
+struct hent {
+    char *value;
+    size_t vlen;
+    char name[];
+};
+
+struct list {
+    char **v; /* newest first */
+    size_t n, cap;
+};
+
+struct mobj {
+    int type;
+    union {
+        struct zset z;
+        struct strmap h; /* name -> struct hent */
+        struct list l;
+        char *str;
+    } u;
+    size_t klen;
+    char key[];
+};
+
+struct store_mem {
+    struct store base;
+    struct strmap keys; /* key -> struct mobj */
+};
+
+static int oom(char *err, size_t errlen)
+{
+    store_err(err, errlen, "store: out of memory");
+    return -1;
+}
+
+static void hash_free(struct strmap *h)
+{
+    size_t i;
+
+    for (i = 0; i < h->cap; i++) {
+        if (h->slots[i].key != NULL) {
+            struct hent *e = h->slots[i].val;
+
+            free(e->value);
+            free(e);
+        }
+    }
+    free(h->slots);
+}
+
+static void obj_free(struct mobj *o)
+{
+    size_t i;
+
+    switch (o->type) {
+    case T_ZSET:
+        for (i = 0; i < o->u.z.n; i++)
+            free(o->u.z.v[o->u.z.head + i]);
+        free(o->u.z.v);
+        free(o->u.z.idx.slots);
+        break;
+    case T_HASH:
+        hash_free(&o->u.h);
+        break;
+    case T_LIST:
+        for (i = 0; i < o->u.l.n; i++)
+            free(o->u.l.v[i]);
+        free(o->u.l.v);
+        break;
+    case T_STR:
+        free(o->u.str);
+        break;
+    }
+    free(o);
+}
+
+static struct slot *obj_slot(struct store_mem *m, const char *key)
+{
+    size_t len = strlen(key);
+
+    return strmap_find(&m->keys, key, len, hash_bytes(key, len));
+}
+
+/* DEL key */
+static void obj_del(struct store_mem *m, const char *key)
+{
+    struct slot *sl = obj_slot(m, key);
+    struct mobj *o;
+
+    if (sl != NULL) {
+        o = sl->val;
+        strmap_remove(&m->keys, sl);
+        obj_free(o);
+    }
+}
+
+/* Finds key as a value of type, creating it when create is set. *out is
+ * NULL when the key is absent and not created. -1 on a key of another type
+ * (as Redis's WRONGTYPE) or when out of memory. */
+static int obj_open(struct store_mem *m, const char *key, int type, int create,
+                    struct mobj **out, char *err, size_t errlen)
+{
+    size_t len = strlen(key);
+    uint64_t h = hash_bytes(key, len);
+    struct slot *sl = strmap_find(&m->keys, key, len, h);
+    struct mobj *o;
+
+    *out = NULL;
+    if (sl != NULL) {
+        o = sl->val;
+        if (o->type != type) {
+            store_err(err, errlen,
+                      "store: WRONGTYPE Operation against a key holding the wrong kind of value");
+            return -1;
+        }
+        *out = o;
+        return 0;
+    }
+    if (!create)
+        return 0;
+    o = calloc(1, sizeof *o + len + 1);
+    if (o == NULL)
+        return oom(err, errlen);
+    o->type = type;
+    o->klen = len;
+    memcpy(o->key, key, len + 1);
+    if (strmap_add(&m->keys, o->key, len, h, o) < 0) {
+        free(o);
+        return oom(err, errlen);
+    }
+    *out = o;
+    return 0;
+}
+
+/* --- Sorted sets -------------------------------------------------------- */
+
+#define ZAT(z, i) ((z)->v[(z)->head + (i)])
+
+/* Redis's order: by score, then by member bytes (a prefix first). */
+static int zcmp(int64_t score, const char *member, size_t len, const struct zent *e)
+{
+    size_t n = len < e->len ? len : e->len;
+    int c;
+
+    if (score != e->score)
+        return score < e->score ? -1 : 1;
+    c = memcmp(member, e->member, n);
+    if (c != 0)
+        return c;
+    return len < e->len ? -1 : len > e->len;
+}
+
+/* First index whose entry is >= (score, member). */
+static size_t z_lower(const struct zset *z, int64_t score, const char *member, size_t len)
+{
+    size_t lo = 0, hi = z->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (zcmp(score, member, len, ZAT(z, mid)) > 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* First index whose score is > score (gt) or >= score (!gt). */
+static size_t z_bound(const struct zset *z, int64_t score, int gt)
+{
+    size_t lo = 0, hi = z->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t s = ZAT(z, mid)->score;
+
+        if (gt ? s <= score : s < score)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int z_insert(struct zset *z, struct zent *e)
+{
+    size_t p = z_lower(z, e->score, e->member, e->len);
+
+    if (z->head > 0 && p < z->n / 2) {
+        memmove(&z->v[z->head - 1], &z->v[z->head], p * sizeof *z->v);
+        z->head--;
+    } else {
+        if (z->head + z->n == z->cap) {
+            if (z->head > 0 && z->head >= z->n / 2) {
+                memmove(z->v, &z->v[z->head], z->n * sizeof *z->v);
+                z->head = 0;
+            } else {
+                size_t ncap = z->cap != 0 ? z->cap * 2 : 8;
+                struct zent **nv = realloc(z->v, ncap * sizeof *nv);
+
+                if (nv == NULL)
+                    return -1;
+                z->v = nv;
+                z->cap = ncap;
+            }
+        }
+        memmove(&ZAT(z, p + 1), &ZAT(z, p), (z->n - p) * sizeof *z->v);
+    }
+    ZAT(z, p) = e;
+    z->n++;
+    return 0;
+}
+
+static void z_remove_at(struct zset *z, size_t p)
+{
+    if (p < z->n / 2) {
+        memmove(&z->v[z->head + 1], &z->v[z->head], p * sizeof *z->v);
+        z->head++;
+    } else {
+        memmove(&ZAT(z, p), &ZAT(z, p + 1), (z->n - p - 1) * sizeof *z->v);
+    }
+    if (--z->n == 0)
+        z->head = 0;
+}
+
+static void z_unindex(struct zset *z, const struct zent *e)
+{
+    struct slot *sl = strmap_find(&z->idx, e->member, e->len, e->hash);
+
+    if (sl != NULL)
+        strmap_remove(&z->idx, sl);
+}
+
+/* ZREMRANGEBYSCORE key -inf (min */
+static void z_prune(struct zset *z, int64_t min)
+{
+    size_t k = z_bound(z, min, 0), i;
+
+    for (i = 0; i < k; i++) {
+        z_unindex(z, ZAT(z, i));
+        free(ZAT(z, i));
+    }
+    z->head += k;
+    z->n -= k;
+    if (z->n == 0)
+        z->head = 0;
+}
+
+static int mem_zadd(store_t *s, const char *key, const char *member, int64_t score, int gt,
+                    int64_t min_score, int64_t ttl_ms, char *err, size_t errlen)
+{
+    struct store_mem *m = (struct store_mem *)s;
+    size_t len = strlen(member);
+    uint64_t h = hash_bytes(member, len);
+    struct mobj *o;
+    struct zset *z;
+    struct slot *sl;
+    struct zent *e;
+
+    (void)ttl_ms;
+    if (obj_open(m, key, T_ZSET, 1, &o, err, errlen) < 0)
+        return -1;
+    z = &o->u.z;
+    sl = strmap_find(&z->idx, member, len, h);
+    if (sl != NULL) {
+        e = sl->val;
+        if (gt && score > e->score) {
+            z_remove_at(z, z_lower(z, e->score, e->member, e->len));
+            e->score = score;
+            if (z_insert(z, e) < 0) {
+                strmap_remove(&z->idx, sl);
+                free(e);
+                return oom(err, errlen);
+            }
+        }
+    } else {
+        e = malloc(sizeof *e + len + 1);
+        if (e == NULL)
+            return oom(err, errlen);
+        e->score = score;
+        e->hash = h;
+        e->len = len;
+        memcpy(e->member, member, len + 1);
+        if (strmap_add(&z->idx, e->member, len, h, e) < 0) {
+            free(e);
+            return oom(err, errlen);
+        }
+        if (z_insert(z, e) < 0) {
+            z_unindex(z, e);
+            free(e);
+            return oom(err, errlen);
+        }
+    }
+    if (min_score != INT64_MIN)
+        z_prune(z, min_score);
+    return 0;
+}
+
+static int mem_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count,
+                      char *err, size_t errlen)
+{
+    struct mobj *o;
+    size_t a, b;
+
+    *count = 0;
+    if (obj_open((struct store_mem *)s, key, T_ZSET, 0, &o, err, errlen) < 0)
+        return -1;
+    if (o == NULL || lo >= hi)
+        return 0;
+    a = z_bound(&o->u.z, lo, 1);
+    b = z_bound(&o->u.z, hi, 1);
+    *count = (long)(b - a);
+    return 0;
+}
+
+static int mem_zrange(store_t *s, const char *key, int64_t lo, int64_t hi, size_t max,
+                      char ***members, size_t *n, char *err, size_t errlen)
+{
+    struct mobj *o;
+    size_t a, b, i;
+    char **v;
+
+    *members = NULL;
+    *n = 0;
+    if (obj_open((struct store_mem *)s, key, T_ZSET, 0, &o, err, errlen) < 0)
+        return -1;
+    if (o == NULL || lo >= hi)
+        return 0;
+    a = z_bound(&o->u.z, lo, 1);
+    b = z_bound(&o->u.z, hi, 1);
+    if (b - a > max)
+        b = a + max;
+    if (a == b)
+        return 0;
+    v = calloc(b - a, sizeof *v);
+    if (v == NULL)
+        return oom(err, errlen);
+    for (i = a; i < b; i++) {
+        const struct zent *e = ZAT(&o->u.z, i);
+
+        v[i - a] = malloc(e->len + 1);
+        if (v[i - a] == NULL) {
+            while (i-- > a)
+                free(v[i - a]);
+            free(v);
+            return oom(err, errlen);
+        }
+        memcpy(v[i - a], e->member, e->len + 1);
+    }
+    *members = v;
+    *n = b - a;
+    return 0;
+}
+
+static int mem_zscore(store_t *s, const char *key, const char *member, int *found,
+                      int64_t *score, char *err, size_t errlen)
+{
+    size_t len = strlen(member);
+    struct mobj *o;
+    struct slot *sl;
+
+    *found = 0;
+    if (obj_open((struct store_mem *)s, key, T_ZSET, 0, &o, err, errlen) < 0)
+        return -1;
+    if (o == NULL)
+        return 0;
+    sl = strmap_find(&o->u.z.idx, member, len, hash_bytes(member, len));
+    if (sl != NULL) {
+        *found = 1;
+        *score = ((const struct zent *)sl->val)->score;
+    }
+    return 0;
+}
+
+/* --- Hashes ------------------------------------------------------------- */
+
+static struct hent *hash_find(const struct strmap *h, const char *name)
+{
+    size_t len = strlen(name);
+    struct slot *sl = strmap_find(h, name, len, hash_bytes(name, len));
+
+    return sl != NULL ? sl->val : NULL;
+}
+
+/* HSET h name value */
+static int hash_set(struct strmap *h, const char *name, const char *value)
+{
+    size_t nlen = strlen(name), vlen = strlen(value);
+    struct hent *e = hash_find(h, name);
+    char *v = malloc(vlen + 1);
+
+    if (v == NULL)
+        return -1;
+    memcpy(v, value, vlen + 1);
+    if (e != NULL) {
+        free(e->value);
+        e->value = v;
+        e->vlen = vlen;
+        return 0;
+    }
+    e = malloc(sizeof *e + nlen + 1);
+    if (e == NULL) {
+        free(v);
+        return -1;
+    }
+    e->value = v;
+    e->vlen = vlen;
+    memcpy(e->name, name, nlen + 1);
+    if (strmap_add(h, e->name, nlen, hash_bytes(name, nlen), e) < 0) {
+        free(v);
+        free(e);
+        return -1;
+    }
+    return 0;
+}
+
+static int mem_hreplace(store_t *s, const char *key, const struct store_field *f, size_t nf,
+                        int64_t ttl_ms, int64_t expire_at_ms, char *err, size_t errlen)
+{
+    struct store_mem *m = (struct store_mem *)s;
+    struct mobj *o;
+    size_t i;
+
+    (void)ttl_ms;
+    (void)expire_at_ms;
+    obj_del(m, key);
+    if (nf == 0)
+        return 0;
+    if (obj_open(m, key, T_HASH, 1, &o, err, errlen) < 0)
+        return -1;
+    for (i = 0; i < nf; i++) {
+        if (hash_set(&o->u.h, f[i].name, f[i].value) < 0) {
+            obj_del(m, key);
+            return oom(err, errlen);
+        }
+    }
+    return 0;
+}
+
+static int mem_hgetall(store_t *s, const char *key, store_field_fn fn, void *arg, char *err,
+                       size_t errlen)
+{
+    struct mobj *o;
+    size_t i;
+
+    if (obj_open((struct store_mem *)s, key, T_HASH, 0, &o, err, errlen) < 0)
+        return -1;
+    if (o == NULL)
+        return 0;
+    for (i = 0; i < o->u.h.cap; i++) {
+        const struct slot *sl = &o->u.h.slots[i];
+        const struct hent *e = sl->val;
+
+        if (sl->key != NULL && fn(arg, e->name, sl->klen, e->value, e->vlen) < 0)
+            return oom(err, errlen);
+    }
+    return 0;
+}
+
+static void copy_out(char *buf, size_t buflen, const char *v, size_t len)
+{
+    if (buflen == 0)
+        return;
+    if (len >= buflen)
+        len = buflen - 1;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+}
+
+static int mem_hget(store_t *s, const char *key, const char *field, int *found, char *buf,
+                    size_t buflen, char *err, size_t errlen)
+{
+    const struct hent *e;
+    struct mobj *o;
+
+    *found = 0;
+    if (obj_open((struct store_mem *)s, key, T_HASH, 0, &o, err, errlen) < 0)
+        return -1;
+    if (o == NULL || (e = hash_find(&o->u.h, field)) == NULL)
+        return 0;
+    *found = 1;
+    copy_out(buf, buflen, e->value, e->vlen);
+    return 0;
+}
+
+static int mem_hset_max(store_t *s, const char *key, const char *field, int64_t value,
+                        char *err, size_t errlen)
+{
+    const struct hent *e;
+    struct mobj *o;
+    char buf[24];
+    int64_t cur;
+
+    if (obj_open((struct store_mem *)s, key, T_HASH, 1, &o, err, errlen) < 0)
+        return -1;
+    e = hash_find(&o->u.h, field);
+    if (e != NULL && store_parse_i64(e->value, e->vlen, &cur) == 0 && cur >= value)
+        return 0;
+    snprintf(buf, sizeof buf, "%lld", (long long)value);
+    if (hash_set(&o->u.h, field, buf) < 0)
+        return oom(err, errlen);
+    return 0;
+}
+
+static int mem_hseq(store_t *s, const char *key, const char *field, int64_t ttl_ms, long *seq,
+                    char *err, size_t errlen)
+{
+    const struct hent *e;
+    struct mobj *o;
+    int64_t n = 0;
+    char buf[24];
+
+    (void)ttl_ms;
+    if (obj_open((struct store_mem *)s, key, T_HASH, 1, &o, err, errlen) < 0)
+        return -1;
+    e = hash_find(&o->u.h, field);
+    if (e != NULL && store_parse_i64(e->value, e->vlen, &n) == 0) {
+        *seq = (long)n;
+        return 0;
+    }
+    n = 0;
+    e = hash_find(&o->u.h, "#n");
+    if (e != NULL && store_parse_i64(e->value, e->vlen, &n) < 0)
+        n = 0;
+    n++;
+    snprintf(buf, sizeof buf, "%lld", (long long)n);
+    if (hash_set(&o->u.h, "#n", buf) < 0 || hash_set(&o->u.h, field, buf) < 0)
+        return oom(err, errlen);
+    *seq = (long)n;
+    return 0;
+}
+
+/* --- Strings -------------------------------------------------------------- */
+
+static int mem_set(store_t *s, const char *key, const char *value, int64_t ttl_ms, char *err,
+                   size_t errlen)
+{
+    struct store_mem *m = (struct store_mem *)s;
+    size_t len = strlen(value);
+    struct mobj *o;
+    char *v;
+
+    (void)ttl_ms;
+    v = malloc(len + 1);
+    if (v == NULL)
+        return oom(err, errlen);
+    memcpy(v, value, len + 1);
+    obj_del(m, key);
+    if (obj_open(m, key, T_STR, 1, &o, err, errlen) < 0) {
+        free(v);
+        return -1;
+    }
+    o->u.str = v;
+    return 0;
+}
+
+static int mem_get(store_t *s, const char *key, int *found, char *buf, size_t buflen, char *err,
+                   size_t errlen)
+{
+    struct mobj *o;
+
+    *found = 0;
+    if (obj_open((struct store_mem *)s, key, T_STR, 0, &o, err, errlen) < 0)
+        return -1;
+    if (o == NULL)
+        return 0;
+    *found = 1;
+    copy_out(buf, buflen, o->u.str, strlen(o->u.str));
+    return 0;
+}
+
+static int mem_del(store_t *s, const char *key, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    obj_del((struct store_mem *)s, key);
+    return 0;
+}
+
+/* --- Lists ---------------------------------------------------------------- */
+
+static int mem_lpush_unique(store_t *s, const char *key, const char *entry, size_t cap,
+                            char *err, size_t errlen)
+{
+    struct store_mem *m = (struct store_mem *)s;
+    size_t len = strlen(entry), i;
+    struct mobj *o;
+    struct list *l;
+    char *v;
+
+    if (cap == 0) {
+        struct mobj *cur;
+
+        /* The script pushes, then deletes: only the type check remains. */
+        if (obj_open(m, key, T_LIST, 0, &cur, err, errlen) < 0)
+            return -1;
+        obj_del(m, key);
+        return 0;
+    }
+    if (obj_open(m, key, T_LIST, 1, &o, err, errlen) < 0)
+        return -1;
+    l = &o->u.l;
+    for (i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], entry) == 0)
+            break;
+    if (i == l->n) {
+        if (l->n == l->cap) {
+            size_t ncap = l->cap != 0 ? l->cap * 2 : 8;
+            char **nv = realloc(l->v, ncap * sizeof *nv);
+
+            if (nv == NULL)
+                return oom(err, errlen);
+            l->v = nv;
+            l->cap = ncap;
+        }
+        v = malloc(len + 1);
+        if (v == NULL)
+            return oom(err, errlen);
+        memcpy(v, entry, len + 1);
+        memmove(&l->v[1], &l->v[0], l->n * sizeof *l->v);
+        l->v[0] = v;
+        l->n++;
+    }
+    while (l->n > cap)
+        free(l->v[--l->n]);
+    return 0;
+}
+
+static int mem_lrange(store_t *s, const char *key, size_t max, char ***entries, size_t *n,
+                      char *err, size_t errlen)
+{
+    struct mobj *o;
+    size_t k, i;
+    char **v;
+
+    *entries = NULL;
+    *n = 0;
+    if (obj_open((struct store_mem *)s, key, T_LIST, 0, &o, err, errlen) < 0)
+        return -1;
+    if (o == NULL || o->u.l.n == 0)
+        return 0;
+    k = o->u.l.n < max ? o->u.l.n : max;
+    v = calloc(k, sizeof *v);
+    if (v == NULL)
+        return oom(err, errlen);
+    for (i = 0; i < k; i++) {
+        size_t len = strlen(o->u.l.v[i]);
+
+        v[i] = malloc(len + 1);
+        if (v[i] == NULL) {
+            while (i-- > 0)
+                free(v[i]);
+            free(v);
+            return oom(err, errlen);
+        }
+        memcpy(v[i], o->u.l.v[i], len + 1);
+    }
+    *entries = v;
+    *n = k;
+    return 0;
+}
+
+/* --- The store ------------------------------------------------------------ */
+
+static int mem_reconnect(store_t *s, char *err, size_t errlen)
+{
+    (void)s;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+static void mem_destroy(store_t *s)
+{
+    struct store_mem *m = (struct store_mem *)s;
+    size_t i;
+
+    for (i = 0; i < m->keys.cap; i++)
+        if (m->keys.slots[i].key != NULL)
+            obj_free(m->keys.slots[i].val);
+    free(m->keys.slots);
+    store_base_fini(&m->base);
+    free(m);
+}
+
+static const struct store_ops mem_ops = {
+    .destroy = mem_destroy,
+    .reconnect = mem_reconnect,
+    .zadd = mem_zadd,
+    .zcount = mem_zcount,
+    .zrange = mem_zrange,
+    .zscore = mem_zscore,
+    .hreplace = mem_hreplace,
+    .hgetall = mem_hgetall,
+    .hget = mem_hget,
+    .hset_max = mem_hset_max,
+    .hseq = mem_hseq,
+    .set = mem_set,
+    .get = mem_get,
+    .del = mem_del,
+    .lpush_unique = mem_lpush_unique,
+    .lrange = mem_lrange,
+};
+
+store_t *store_mem_new(const char *prefix)
+{
+    struct store_mem *m = calloc(1, sizeof *m);
+
+    if (m == NULL)
+        return NULL;
+    if (store_base_init(&m->base, &mem_ops, prefix) < 0) {
+        free(m);
+        return NULL;
+    }
+    return &m->base;
+}

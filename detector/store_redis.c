@@ -1,0 +1,628 @@
+/* store_redis.c - the Redis store (hiredis, blocking, one connection).
+ *
+ * Every primitive of store_impl.h is one round trip: its commands are
+ * pipelined (MULTI/EXEC where a reader must never see half of a change), or
+ * one Lua script where a decision depends on what is stored. Every value
+ * goes as a binary-safe argument (%b), never into the command text.
+ *
+ * hiredis leaves a context unusable after an I/O error or a timeout; the
+ * store remembers that and fails every call at once until store_reconnect
+ * succeeds.
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "store_impl.h"
+
+/* Redis's Lua prints numbers with 14 significant digits: keep caps below. */
+#define LIST_CAP_MAX 1000000000000LL
+
+struct store_redis {
+    struct store base;
+    redisContext *c;
+    char *host;
+    int port;
+    char *password;
+    int db;
+    int timeout_ms;
+    int broken;        /* c is unusable until a reconnect succeeds */
+    char lasterr[160]; /* why */
+};
+
+/* HSET the field to value unless it holds a number >= value. */
+static const char reset_script[] =
+    "local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))\n"
+    "if cur == nil or cur < tonumber(ARGV[2]) then\n"
+    "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "end\n"
+    "return 0\n";
+
+/* The 1-based position of ARGV[1] in the hash, assigned on first sight. */
+static const char seq_script[] = "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
+                                 "if v then return tonumber(v) end\n"
+                                 "local n = redis.call('HINCRBY', KEYS[1], '#n', 1)\n"
+                                 "redis.call('HSET', KEYS[1], ARGV[1], n)\n"
+                                 "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+                                 "return n\n";
+
+/* LPUSH unless the same entry is in the list already, then cap it. */
+static const char push_script[] =
+    "if not redis.call('LPOS', KEYS[1], ARGV[1]) then\n"
+    "  redis.call('LPUSH', KEYS[1], ARGV[1])\n"
+    "end\n"
+    "local cap = tonumber(ARGV[2])\n"
+    "if cap > 0 then redis.call('LTRIM', KEYS[1], 0, cap - 1) else redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n";
+
+/* --- Calls ---------------------------------------------------------------- */
+
+/* Marks the context unusable after an I/O error. */
+static int io_fail(struct store_redis *r, char *err, size_t errlen)
+{
+    const char *why = r->c != NULL && r->c->err ? r->c->errstr : "no connection";
+
+    if (why[0] == '\0')
+        why = "I/O error";
+    snprintf(r->lasterr, sizeof r->lasterr, "%s", why);
+    r->broken = 1;
+    store_err(err, errlen, "redis: %s", why);
+    return -1;
+}
+
+static int ready(struct store_redis *r, char *err, size_t errlen)
+{
+    if (r->c != NULL && !r->broken)
+        return 0;
+    store_err(err, errlen, "redis: connection unusable until reconnect (%s)", r->lasterr);
+    return -1;
+}
+
+/* An error reply, or an error inside an EXEC reply. */
+static const redisReply *error_in(const redisReply *rep)
+{
+    size_t i;
+
+    if (rep->type == REDIS_REPLY_ERROR)
+        return rep;
+    if (rep->type == REDIS_REPLY_ARRAY)
+        for (i = 0; i < rep->elements; i++)
+            if (rep->element[i] != NULL && rep->element[i]->type == REDIS_REPLY_ERROR)
+                return rep->element[i];
+    return NULL;
+}
+
+/* Reads n pipelined replies. Fails with the first error reply (after reading
+ * them all, so that the connection stays in step). On success the last reply
+ * goes to *last (caller frees) when last is not NULL. */
+static int collect(struct store_redis *r, int n, redisReply **last, char *err, size_t errlen)
+{
+    redisReply *rep = NULL;
+    int i, rc = 0;
+
+    if (last != NULL)
+        *last = NULL;
+    for (i = 0; i < n; i++) {
+        void *p = NULL;
+        const redisReply *e;
+
+        if (redisGetReply(r->c, &p) != REDIS_OK || p == NULL)
+            return io_fail(r, err, errlen);
+        if (rep != NULL)
+            freeReplyObject(rep);
+        rep = p;
+        e = error_in(rep);
+        if (e != NULL && rc == 0) {
+            store_err(err, errlen, "redis: %.*s", (int)e->len, e->str);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && last != NULL) {
+        *last = rep;
+        rep = NULL;
+    }
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return rc;
+}
+
+static int append(struct store_redis *r, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = redisvAppendCommand(r->c, fmt, ap);
+    va_end(ap);
+    return rc == REDIS_OK ? 0 : io_fail(r, err, errlen);
+}
+
+/* One command; the reply (never an error reply) or NULL with err. */
+static redisReply *command(struct store_redis *r, char *err, size_t errlen, const char *fmt, ...)
+{
+    redisReply *rep;
+    va_list ap;
+    int rc;
+
+    if (ready(r, err, errlen) < 0)
+        return NULL;
+    va_start(ap, fmt);
+    rc = redisvAppendCommand(r->c, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) {
+        io_fail(r, err, errlen);
+        return NULL;
+    }
+    if (collect(r, 1, &rep, err, errlen) < 0)
+        return NULL;
+    return rep;
+}
+
+static int unexpected(redisReply *rep, char *err, size_t errlen)
+{
+    store_err(err, errlen, "redis: unexpected reply type %d", rep->type);
+    freeReplyObject(rep);
+    return -1;
+}
+
+static char *dupn(const char *p, size_t n)
+{
+    char *d = malloc(n + 1);
+
+    if (d != NULL) {
+        memcpy(d, p, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static void copy_out(char *buf, size_t buflen, const char *v, size_t len)
+{
+    if (buflen == 0)
+        return;
+    if (len >= buflen)
+        len = buflen - 1;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+}
+
+/* Copies an array of strings into a malloc'd array (NULL when empty). */
+static int strings_out(redisReply *rep, char ***out, size_t *n, char *err, size_t errlen)
+{
+    char **v;
+    size_t i;
+
+    if (rep->type != REDIS_REPLY_ARRAY)
+        return unexpected(rep, err, errlen);
+    if (rep->elements == 0) {
+        freeReplyObject(rep);
+        return 0;
+    }
+    v = calloc(rep->elements, sizeof *v);
+    if (v == NULL)
+        goto oom;
+    for (i = 0; i < rep->elements; i++) {
+        const redisReply *e = rep->element[i];
+
+        v[i] = e->type == REDIS_REPLY_STRING ? dupn(e->str, e->len) : dupn("", 0);
+        if (v[i] == NULL) {
+            while (i-- > 0)
+                free(v[i]);
+            free(v);
+            goto oom;
+        }
+    }
+    *out = v;
+    *n = rep->elements;
+    freeReplyObject(rep);
+    return 0;
+oom:
+    freeReplyObject(rep);
+    store_err(err, errlen, "store: out of memory");
+    return -1;
+}
+
+/* --- Sorted sets -------------------------------------------------------- */
+
+static int redis_zadd(store_t *s, const char *key, const char *member, int64_t score, int gt,
+                      int64_t min_score, int64_t ttl_ms, char *err, size_t errlen)
+{
+    struct store_redis *r = (struct store_redis *)s;
+    size_t klen = strlen(key);
+    int n = 0;
+
+    if (ready(r, err, errlen) < 0)
+        return -1;
+    if (append(r, err, errlen, "ZADD %b %s %lld %b", key, klen, gt ? "GT" : "NX",
+               (long long)score, member, strlen(member)) < 0)
+        return -1;
+    n++;
+    if (min_score != INT64_MIN) {
+        if (append(r, err, errlen, "ZREMRANGEBYSCORE %b -inf (%lld", key, klen,
+                   (long long)min_score) < 0)
+            return -1;
+        n++;
+    }
+    if (append(r, err, errlen, "PEXPIRE %b %lld", key, klen, (long long)ttl_ms) < 0)
+        return -1;
+    n++;
+    return collect(r, n, NULL, err, errlen);
+}
+
+static int redis_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count,
+                        char *err, size_t errlen)
+{
+    redisReply *rep = command((struct store_redis *)s, err, errlen, "ZCOUNT %b (%lld %lld", key,
+                              strlen(key), (long long)lo, (long long)hi);
+
+    if (rep == NULL)
+        return -1;
+    if (rep->type != REDIS_REPLY_INTEGER)
+        return unexpected(rep, err, errlen);
+    *count = (long)rep->integer;
+    freeReplyObject(rep);
+    return 0;
+}
+
+static int redis_zrange(store_t *s, const char *key, int64_t lo, int64_t hi, size_t max,
+                        char ***members, size_t *n, char *err, size_t errlen)
+{
+    long long lim = max > (size_t)LLONG_MAX ? LLONG_MAX : (long long)max;
+    redisReply *rep =
+        command((struct store_redis *)s, err, errlen, "ZRANGEBYSCORE %b (%lld %lld LIMIT 0 %lld",
+                key, strlen(key), (long long)lo, (long long)hi, lim);
+
+    if (rep == NULL)
+        return -1;
+    return strings_out(rep, members, n, err, errlen);
+}
+
+static int redis_zscore(store_t *s, const char *key, const char *member, int *found,
+                        int64_t *score, char *err, size_t errlen)
+{
+    redisReply *rep = command((struct store_redis *)s, err, errlen, "ZSCORE %b %b", key,
+                              strlen(key), member, strlen(member));
+
+    if (rep == NULL)
+        return -1;
+    if (rep->type == REDIS_REPLY_STRING) {
+        if (store_parse_i64(rep->str, rep->len, score) < 0) {
+            store_err(err, errlen, "redis: bad score \"%.40s\"", rep->str);
+            freeReplyObject(rep);
+            return -1;
+        }
+        *found = 1;
+    } else if (rep->type != REDIS_REPLY_NIL) {
+        return unexpected(rep, err, errlen);
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+
+/* --- Hashes ------------------------------------------------------------- */
+
+static int redis_hreplace(store_t *s, const char *key, const struct store_field *f, size_t nf,
+                          int64_t ttl_ms, int64_t expire_at_ms, char *err, size_t errlen)
+{
+    struct store_redis *r = (struct store_redis *)s;
+    size_t klen = strlen(key), i, argc = 2 + 2 * nf;
+    const char **argv = NULL;
+    size_t *lens = NULL;
+    int n = 0, rc = -1;
+
+    if (ready(r, err, errlen) < 0)
+        return -1;
+    argv = malloc(argc * sizeof *argv);
+    lens = malloc(argc * sizeof *lens);
+    if (argv == NULL || lens == NULL) {
+        store_err(err, errlen, "store: out of memory");
+        goto done;
+    }
+    argv[0] = "HSET";
+    lens[0] = 4;
+    argv[1] = key;
+    lens[1] = klen;
+    for (i = 0; i < nf; i++) {
+        argv[2 + 2 * i] = f[i].name;
+        lens[2 + 2 * i] = strlen(f[i].name);
+        argv[3 + 2 * i] = f[i].value;
+        lens[3 + 2 * i] = strlen(f[i].value);
+    }
+    if (append(r, err, errlen, "MULTI") < 0 || append(r, err, errlen, "DEL %b", key, klen) < 0)
+        goto done;
+    n += 2;
+    if (nf > 0) {
+        if (redisAppendCommandArgv(r->c, (int)argc, argv, lens) != REDIS_OK) {
+            io_fail(r, err, errlen);
+            goto done;
+        }
+        n++;
+    }
+    if (expire_at_ms > 0) {
+        if (append(r, err, errlen, "PEXPIREAT %b %lld", key, klen, (long long)expire_at_ms) < 0)
+            goto done;
+        n++;
+    } else if (ttl_ms > 0) {
+        if (append(r, err, errlen, "PEXPIRE %b %lld", key, klen, (long long)ttl_ms) < 0)
+            goto done;
+        n++;
+    }
+    if (append(r, err, errlen, "EXEC") < 0)
+        goto done;
+    n++;
+    rc = collect(r, n, NULL, err, errlen);
+done:
+    free(argv);
+    free(lens);
+    return rc;
+}
+
+static int redis_hgetall(store_t *s, const char *key, store_field_fn fn, void *arg, char *err,
+                         size_t errlen)
+{
+    redisReply *rep =
+        command((struct store_redis *)s, err, errlen, "HGETALL %b", key, strlen(key));
+    size_t i;
+
+    if (rep == NULL)
+        return -1;
+    if (rep->type != REDIS_REPLY_ARRAY)
+        return unexpected(rep, err, errlen);
+    for (i = 0; i + 1 < rep->elements; i += 2) {
+        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (fn(arg, k->str, k->len, v->str, v->len) < 0) {
+            freeReplyObject(rep);
+            store_err(err, errlen, "store: out of memory");
+            return -1;
+        }
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+
+/* A nil or string reply into buf. */
+static int string_out(redisReply *rep, int *found, char *buf, size_t buflen, char *err,
+                      size_t errlen)
+{
+    if (rep->type == REDIS_REPLY_STRING) {
+        *found = 1;
+        copy_out(buf, buflen, rep->str, rep->len);
+    } else if (rep->type != REDIS_REPLY_NIL) {
+        return unexpected(rep, err, errlen);
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+
+static int redis_hget(store_t *s, const char *key, const char *field, int *found, char *buf,
+                      size_t buflen, char *err, size_t errlen)
+{
+    redisReply *rep = command((struct store_redis *)s, err, errlen, "HGET %b %b", key,
+                              strlen(key), field, strlen(field));
+
+    if (rep == NULL)
+        return -1;
+    return string_out(rep, found, buf, buflen, err, errlen);
+}
+
+static int redis_hset_max(store_t *s, const char *key, const char *field, int64_t value,
+                          char *err, size_t errlen)
+{
+    redisReply *rep = command((struct store_redis *)s, err, errlen, "EVAL %s 1 %b %b %lld",
+                              reset_script, key, strlen(key), field, strlen(field),
+                              (long long)value);
+
+    if (rep == NULL)
+        return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+static int redis_hseq(store_t *s, const char *key, const char *field, int64_t ttl_ms, long *seq,
+                      char *err, size_t errlen)
+{
+    redisReply *rep =
+        command((struct store_redis *)s, err, errlen, "EVAL %s 1 %b %b %lld", seq_script, key,
+                strlen(key), field, strlen(field), (long long)ttl_ms);
+
+    if (rep == NULL)
+        return -1;
+    if (rep->type != REDIS_REPLY_INTEGER)
+        return unexpected(rep, err, errlen);
+    *seq = (long)rep->integer;
+    freeReplyObject(rep);
+    return 0;
+}
+
+/* --- Strings and lists ---------------------------------------------------- */
+
+static int redis_set(store_t *s, const char *key, const char *value, int64_t ttl_ms, char *err,
+                     size_t errlen)
+{
+    redisReply *rep = command((struct store_redis *)s, err, errlen, "SET %b %b PX %lld", key,
+                              strlen(key), value, strlen(value), (long long)ttl_ms);
+
+    if (rep == NULL)
+        return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+static int redis_get(store_t *s, const char *key, int *found, char *buf, size_t buflen,
+                     char *err, size_t errlen)
+{
+    redisReply *rep = command((struct store_redis *)s, err, errlen, "GET %b", key, strlen(key));
+
+    if (rep == NULL)
+        return -1;
+    return string_out(rep, found, buf, buflen, err, errlen);
+}
+
+static int redis_del(store_t *s, const char *key, char *err, size_t errlen)
+{
+    redisReply *rep = command((struct store_redis *)s, err, errlen, "DEL %b", key, strlen(key));
+
+    if (rep == NULL)
+        return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+static int redis_lpush_unique(store_t *s, const char *key, const char *entry, size_t cap,
+                              char *err, size_t errlen)
+{
+    long long c = cap > (size_t)LIST_CAP_MAX ? LIST_CAP_MAX : (long long)cap;
+    redisReply *rep = command((struct store_redis *)s, err, errlen, "EVAL %s 1 %b %b %lld",
+                              push_script, key, strlen(key), entry, strlen(entry), c);
+
+    if (rep == NULL)
+        return -1;
+    freeReplyObject(rep);
+    return 0;
+}
+
+static int redis_lrange(store_t *s, const char *key, size_t max, char ***entries, size_t *n,
+                        char *err, size_t errlen)
+{
+    long long last = max > (size_t)LLONG_MAX ? LLONG_MAX - 1 : (long long)max - 1;
+    redisReply *rep = command((struct store_redis *)s, err, errlen, "LRANGE %b 0 %lld", key,
+                              strlen(key), last);
+
+    if (rep == NULL)
+        return -1;
+    return strings_out(rep, entries, n, err, errlen);
+}
+
+/* --- Connection ------------------------------------------------------------ */
+
+/* Connects (again): timeouts, AUTH, SELECT. On failure the store stays
+ * unusable and remembers why. */
+static int redis_connect(struct store_redis *r, char *err, size_t errlen)
+{
+    struct timeval tv;
+    redisContext *c;
+    redisReply *rep;
+
+    if (r->c != NULL)
+        redisFree(r->c);
+    r->c = NULL;
+    r->broken = 1;
+    tv.tv_sec = r->timeout_ms / 1000;
+    tv.tv_usec = (r->timeout_ms % 1000) * 1000;
+    c = r->timeout_ms > 0 ? redisConnectWithTimeout(r->host, r->port, tv)
+                          : redisConnect(r->host, r->port);
+    if (c == NULL || c->err) {
+        snprintf(r->lasterr, sizeof r->lasterr, "connect %s:%d: %s", r->host, r->port,
+                 c != NULL ? c->errstr : "out of memory");
+        store_err(err, errlen, "redis: %s", r->lasterr);
+        if (c != NULL)
+            redisFree(c);
+        return -1;
+    }
+    if (r->timeout_ms > 0 && redisSetTimeout(c, tv) != REDIS_OK) {
+        snprintf(r->lasterr, sizeof r->lasterr, "cannot set timeout: %s", c->errstr);
+        store_err(err, errlen, "redis: %s", r->lasterr);
+        redisFree(c);
+        return -1;
+    }
+    r->c = c;
+    r->broken = 0;
+    if (r->password != NULL && r->password[0] != '\0') {
+        rep = command(r, err, errlen, "AUTH %b", r->password, strlen(r->password));
+        if (rep == NULL)
+            goto fail;
+        freeReplyObject(rep);
+    }
+    if (r->db != 0) {
+        rep = command(r, err, errlen, "SELECT %d", r->db);
+        if (rep == NULL)
+            goto fail;
+        freeReplyObject(rep);
+    }
+    return 0;
+fail:
+    if (err != NULL && errlen > 0)
+        snprintf(r->lasterr, sizeof r->lasterr, "%s",
+                 strncmp(err, "redis: ", 7) == 0 ? err + 7 : err);
+    redisFree(r->c);
+    r->c = NULL;
+    r->broken = 1;
+    return -1;
+}
+
+static int redis_reconnect(store_t *s, char *err, size_t errlen)
+{
+    return redis_connect((struct store_redis *)s, err, errlen);
+}
+
+static void redis_destroy(store_t *s)
+{
+    struct store_redis *r = (struct store_redis *)s;
+
+    if (r->c != NULL)
+        redisFree(r->c);
+    free(r->host);
+    free(r->password);
+    store_base_fini(&r->base);
+    free(r);
+}
+
+static const struct store_ops redis_ops = {
+    .destroy = redis_destroy,
+    .reconnect = redis_reconnect,
+    .zadd = redis_zadd,
+    .zcount = redis_zcount,
+    .zrange = redis_zrange,
+    .zscore = redis_zscore,
+    .hreplace = redis_hreplace,
+    .hgetall = redis_hgetall,
+    .hget = redis_hget,
+    .hset_max = redis_hset_max,
+    .hseq = redis_hseq,
+    .set = redis_set,
+    .get = redis_get,
+    .del = redis_del,
+    .lpush_unique = redis_lpush_unique,
+    .lrange = redis_lrange,
+};
+
+static char *dup0(const char *s)
+{
+    return s != NULL ? dupn(s, strlen(s)) : NULL;
+}
+
+store_t *store_redis_new(const char *host, int port, const char *password, int db,
+                         const char *prefix, int timeout_ms, char *err, size_t errlen)
+{
+    struct store_redis *r = calloc(1, sizeof *r);
+
+    if (r == NULL || store_base_init(&r->base, &redis_ops, prefix) < 0) {
+        free(r);
+        store_err(err, errlen, "store: out of memory");
+        return NULL;
+    }
+    r->host = dup0(host != NULL && host[0] != '\0' ? host : "127.0.0.1");
+    r->password = dup0(password);
+    r->port = port;
+    r->db = db;
+    r->timeout_ms = timeout_ms;
+    snprintf(r->lasterr, sizeof r->lasterr, "not connected");
+    if (r->host == NULL || (password != NULL && r->password == NULL)) {
+        store_err(err, errlen, "store: out of memory");
+        goto fail;
+    }
+    if (redis_connect(r, err, errlen) < 0)
+        goto fail;
+    return &r->base;
+fail:
+    redis_destroy(&r->base);
+    return NULL;
+}

@@ -1,0 +1,155 @@
+/* store.h - the state store: windows, distinct counts, known sets, request
+ * context, cooldowns, resets, blocks, the activity list and the breaker.
+ *
+ * One interface, two implementations: Redis (store_redis_new, hiredis) for
+ * the daemon and memory (store_mem_new) for replay and tests. Both pass the
+ * same contract suite (tests/unit/test_store.c).
+ *
+ * Every piece of state lives under a *scope*, the text inside the Redis
+ * Cluster hash tag: the identity for per-identity state, "ip=203.0.113.7"
+ * (field=value) for state keyed by another field, "breaker" for the breaker.
+ * Keys are built only by store_key(), so no operation touches two tags.
+ *
+ * All times are event time in microseconds since the epoch. Nothing here
+ * reads the wall clock to decide; Redis TTLs (wall clock) only collect
+ * garbage and are always longer than the event-time retention.
+ *
+ * Every operation returns 0 on success and -1 on failure with a reason in
+ * err (Redis unreachable, timeout, protocol error). The memory store does not
+ * fail. Strings passed in are borrowed.
+ */
+#ifndef DETECTOR_STORE_H
+#define DETECTOR_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+#define STORE_ID_MAX 520 /* an event_id: 128 code points of UTF-8, plus NUL */
+
+/* A remembered request (the initiator of a login). */
+#define STORE_REQ_MAX_FIELDS 16
+typedef struct store_request {
+    int64_t ts_us;
+    char event_id[STORE_ID_MAX];
+    size_t nfields;
+    char *name[STORE_REQ_MAX_FIELDS];  /* field names, e.g. "ip" */
+    char *value[STORE_REQ_MAX_FIELDS]; /* their values */
+} store_request_t;
+
+/* Frees the names and values of a request filled by store_request_get. */
+void store_request_clear(store_request_t *r);
+
+/* An active block. expires_us is 0 when the block lasts until reactivation. */
+typedef struct store_block {
+    char rule[128];
+    char reason[512];
+    int64_t since_us;
+    int64_t expires_us;
+    char action_id[STORE_ID_MAX];
+} store_block_t;
+
+/* Constructors. Caller frees with store_free().
+ * prefix is the key prefix (default "sad:"), copied.
+ * store_redis_new connects at once; on failure it returns NULL with err.
+ * timeout_ms bounds every call; password may be NULL or "". */
+store_t *store_mem_new(const char *prefix);
+store_t *store_redis_new(const char *host, int port, const char *password, int db,
+                         const char *prefix, int timeout_ms, char *err, size_t errlen);
+void store_free(store_t *s);
+
+/* Redis only: drop the connection and connect again (timeouts, AUTH and
+ * SELECT set again). The memory store returns 0. */
+int store_reconnect(store_t *s, char *err, size_t errlen);
+
+/* Builds "PREFIX{SCOPE}:SUFFIX" into buf. Characters of scope and suffix
+ * that could end a hash tag or confuse a reader ('{', '}', '%', bytes below
+ * 0x21 or above 0x7e) are written as %XX. Returns the length, or -1 when buf
+ * is too small. */
+int store_key(const store_t *s, char *buf, size_t buflen, const char *scope,
+              const char *suffix);
+const char *store_prefix(const store_t *s);
+
+/* --- Windows: members (event ids) with a score (event time) ------------- */
+
+/* Adds member with score ts_us to window `name` (idempotent per member: a
+ * second add of the same member changes nothing), and forgets members older
+ * than ts_us - keep_us. */
+int store_window_add(store_t *s, const char *scope, const char *name, const char *member,
+                     int64_t ts_us, int64_t keep_us, char *err, size_t errlen);
+/* Counts members with score in (lo_us, hi_us]. */
+int store_window_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
+                       int64_t hi_us, long *count, char *err, size_t errlen);
+/* Lists up to max members with score in (lo_us, hi_us], oldest first (ties by
+ * member). *members is an array of *n strings; caller frees each and the
+ * array with free(). */
+int store_window_members(store_t *s, const char *scope, const char *name, int64_t lo_us,
+                         int64_t hi_us, size_t max, char ***members, size_t *n, char *err,
+                         size_t errlen);
+
+/* --- Distinct counts: each member keeps the latest time it was seen ----- */
+int store_distinct_add(store_t *s, const char *scope, const char *name, const char *member,
+                       int64_t ts_us, int64_t keep_us, char *err, size_t errlen);
+/* Counts members whose latest time is in (lo_us, hi_us]. */
+int store_distinct_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
+                         int64_t hi_us, long *count, char *err, size_t errlen);
+
+/* --- Known sets: member -> latest time it was added -------------------- */
+int store_set_add(store_t *s, const char *scope, const char *name, const char *member,
+                  int64_t ts_us, int64_t keep_us, char *err, size_t errlen);
+/* *found = 1 and *ts_us = latest add time, or *found = 0. */
+int store_set_get(store_t *s, const char *scope, const char *name, const char *member,
+                  int *found, int64_t *ts_us, char *err, size_t errlen);
+
+/* --- Request context -------------------------------------------------- */
+/* Remembers req under (name, request_id); a later put replaces it. */
+int store_request_put(store_t *s, const char *scope, const char *name, const char *request_id,
+                      const store_request_t *req, int64_t keep_us, char *err, size_t errlen);
+/* *found = 0, or 1 with *req filled (caller calls store_request_clear). */
+int store_request_get(store_t *s, const char *scope, const char *name, const char *request_id,
+                      int *found, store_request_t *req, char *err, size_t errlen);
+
+/* --- Cooldowns: the last time a rule acted for a scope ------------------ */
+/* event_id receives the id of the event that set it (STORE_ID_MAX bytes). */
+int store_cooldown_get(store_t *s, const char *scope, const char *rule, int *found,
+                       int64_t *ts_us, char *event_id, char *err, size_t errlen);
+int store_cooldown_set(store_t *s, const char *scope, const char *rule, int64_t ts_us,
+                       const char *event_id, int64_t keep_us, char *err, size_t errlen);
+
+/* --- Resets: counts of a rule before this time are ignored -------------- */
+/* A set never moves the time backwards. */
+int store_reset_get(store_t *s, const char *scope, const char *rule, int *found,
+                    int64_t *ts_us, char *err, size_t errlen);
+int store_reset_set(store_t *s, const char *scope, const char *rule, int64_t ts_us,
+                    char *err, size_t errlen);
+
+/* --- Blocks ------------------------------------------------------------ */
+/* authenticator_id NULL: the identity block "P{ID}:block"; otherwise
+ * "P{ID}:block:AUTHENTICATOR_ID". The hash has the fields rule, reason,
+ * since, expires (RFC 3339, "" when none) and action_id, and expires in Redis
+ * at expires_us when that is set. */
+int store_block_get(store_t *s, const char *scope, const char *authenticator_id, int *found,
+                    store_block_t *out, char *err, size_t errlen);
+int store_block_set(store_t *s, const char *scope, const char *authenticator_id,
+                    const store_block_t *b, char *err, size_t errlen);
+int store_block_clear(store_t *s, const char *scope, const char *authenticator_id, char *err,
+                      size_t errlen);
+
+/* --- Activity list: "P{ID}:activity", newest first, capped -------------- */
+/* Pushes entry (a JSON text) unless an entry with the same bytes is already
+ * in the list (redelivery), then trims the list to cap entries. */
+int store_activity_push(store_t *s, const char *scope, const char *entry, size_t cap,
+                        char *err, size_t errlen);
+/* Reads up to max entries, newest first; caller frees as for members. */
+int store_activity_get(store_t *s, const char *scope, size_t max, char ***entries, size_t *n,
+                       char *err, size_t errlen);
+
+/* --- Breaker: order of blocks within one bucket of event time ------------ */
+/* Returns in *seq the 1-based position of action_id among the blocks seen in
+ * bucket (the same action_id always gets the same position). keep_us bounds
+ * how long the bucket is kept. */
+int store_breaker_seq(store_t *s, int64_t bucket, const char *action_id, int64_t keep_us,
+                      long *seq, char *err, size_t errlen);
+
+#endif

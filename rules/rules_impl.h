@@ -1,0 +1,118 @@
+/* rules_impl.h - private to rules/: tokens, the lexer and diagnostics. */
+#ifndef RULES_IMPL_H
+#define RULES_IMPL_H
+
+#include <stdarg.h>
+
+#include "diag.h"
+#include "rules.h"
+
+typedef enum tok_kind {
+    TOK_EOF = 0,
+    TOK_IDENT,    /* login-burst, login.started, initiator.ip, count */
+    TOK_NUMBER,   /* 20 */
+    TOK_DURATION, /* 10m */
+    TOK_STRING,   /* "text" */
+    TOK_LPAREN,
+    TOK_RPAREN,
+    TOK_LBRACK,
+    TOK_RBRACK,
+    TOK_COMMA,
+    TOK_EQ,
+    TOK_NE,
+    TOK_LT,
+    TOK_LE,
+    TOK_GT,
+    TOK_GE,
+    TOK_ERROR
+} tok_kind_t;
+
+typedef struct token {
+    tok_kind_t kind;
+    const char *start; /* into the source */
+    size_t len;
+    int line, col;
+    long long num;  /* TOK_NUMBER */
+    int64_t us;     /* TOK_DURATION */
+    char *str;      /* TOK_STRING: unescaped, owned by the lexer's arena */
+    size_t slen;
+} token_t;
+
+typedef struct lexer {
+    const char *src, *p, *end;
+    const char *name;
+    int line;
+    const char *line_start;
+    rules_diag_t *diag;
+    size_t errors;
+} lexer_t;
+
+void lexer_init(lexer_t *lx, const char *src, const char *name, rules_diag_t *diag);
+/* Reads the next token; TOK_STRING text is malloc'd into tok->str (the
+ * caller takes ownership). Errors are reported and give TOK_ERROR. */
+void lexer_next(lexer_t *lx, token_t *tok);
+
+/* Duration parsing: "10m" -> microseconds; -1 on a bad unit. */
+int64_t rules_duration_parse(const char *s, size_t len);
+
+/* Frees an expression tree. */
+void rules_expr_free(rule_expr_t *e);
+
+#define WINDOW_MIN_US 1000000LL
+#define WINDOW_MAX_US (366 * 86400000000LL)
+
+/* The compiled rule set (opaque to other modules). */
+struct ruleset {
+    rule_t *rules;
+    size_t nrules, caprules;
+    rules_counter_t *counters;
+    size_t ncounters, capcounters;
+    rules_request_t *requests;
+    size_t nrequests, caprequests;
+    rules_set_t *sets;
+    size_t nsets, capsets;
+    rules_breaker_t breaker;
+    size_t nslots;
+    pcre2_match_context *mctx;
+};
+
+struct rules_builder {
+    struct ruleset *rs;
+    int breaker_seen;
+};
+
+/* Adds a counter or merges it with an equal one (same name); returns its
+ * index. Takes ownership of c's name and filter. */
+int builder_add_counter(rules_builder_t *b, rules_counter_t *c);
+int builder_find_request(const rules_builder_t *b, const char *name, size_t len);
+int builder_find_set(const rules_builder_t *b, const char *name);
+int builder_find_rule(const rules_builder_t *b, const char *id);
+
+typedef struct parser {
+    lexer_t lx;
+    token_t tok;
+    rules_builder_t *b;
+    const char *name;
+    rules_diag_t *diag;
+    size_t errors;
+    event_type_t ctx_type; /* event type that fields refer to in the current expression */
+    int in_filter;         /* inside a count filter: no counts, no requests, no sets */
+    rule_t *rule;          /* the rule being parsed, if any */
+} parser_t;
+
+/* Parser helpers (parser.c), used by expr.c. */
+void parser_next(parser_t *p);
+void parser_error(parser_t *p, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int tok_is(const token_t *t, const char *w);
+const char *tok_desc(const token_t *t, char *buf, size_t len);
+char *tok_text(const token_t *t);
+int parser_expect(parser_t *p, const char *w, const char *what);
+int parser_type(parser_t *p, event_type_t *out);
+int parser_check_field(parser_t *p, const token_t *at, event_field_t f, event_type_t t);
+int parser_field(parser_t *p, event_type_t t, event_field_t *out);
+int parser_duration(parser_t *p, const char *what, int64_t min, int64_t max, int64_t *out);
+rule_expr_t *parser_cond(parser_t *p);
+rule_expr_t *parser_value(parser_t *p);
+
+#endif
