@@ -24,6 +24,11 @@
 #include "engine.h"
 
 #define SCOPE_MAX 1200
+#define BREAKER_SCOPE "breaker"
+#define BREAKER_NAME "blocks"
+/* Windows keep their members this many windows long, so an event that
+ * arrives late (up to one window) is still counted exactly. */
+#define WINDOW_GRACE 2
 
 typedef struct value {
     expr_type_t type; /* T_NONE: missing */
@@ -149,8 +154,8 @@ static const store_request_t *get_request(engine_t *e, int ri)
                 return NULL;
             }
             if (found) {
-                /* Remembered for `keep` of event time. */
-                if (e->ev->ts_us - e->req[ri].ts_us > r->keep_us) {
+                /* Remembered for `keep` of event time: (t - keep, t]. */
+                if (e->ev->ts_us - e->req[ri].ts_us >= r->keep_us) {
                     store_request_clear(&e->req[ri]);
                     found = 0;
                 }
@@ -338,8 +343,10 @@ static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
             e->failed = 1;
             return 0;
         }
+        /* Known in (t - age, t): learned before this event, which matters
+         * when an event is delivered again after its set was fed. */
         int64_t age = x->within_us ? x->within_us : s->keep_us;
-        return found && ts > ev->ts_us - age;
+        return found && ts > ev->ts_us - age && ts < ev->ts_us;
     }
     case EX_MATCH: {
         value_t a = eval_value(e, x->a, ev);
@@ -377,11 +384,11 @@ static int feed_counters(engine_t *e, const event_t *ev)
         if (c->distinct) {
             if (!ev->str[c->of])
                 continue;
-            rc = store_distinct_add(e->st, scope, c->name, ev->str[c->of], ev->ts_us, c->keep_us,
-                                    e->err, e->errlen);
+            rc = store_distinct_add(e->st, scope, c->name, ev->str[c->of], ev->ts_us,
+                                    WINDOW_GRACE * c->keep_us, e->err, e->errlen);
         } else {
             rc = store_window_add(e->st, scope, c->name, ev->str[FIELD_EVENT_ID], ev->ts_us,
-                                  c->keep_us, e->err, e->errlen);
+                                  WINDOW_GRACE * c->keep_us, e->err, e->errlen);
         }
         if (rc < 0)
             return -1;
@@ -420,6 +427,17 @@ static int remember_requests(engine_t *e, const event_t *ev)
     return 0;
 }
 
+static int clear_block(engine_t *e, const char *id, const char *auth)
+{
+    int found = 0;
+    store_block_t b;
+    if (store_block_get(e->st, id, auth, &found, &b, e->err, e->errlen) < 0)
+        return -1;
+    if (!found || b.since_us > e->ev->ts_us)
+        return 0;
+    return store_block_clear(e->st, id, auth, e->err, e->errlen);
+}
+
 static int apply_resets(engine_t *e, const event_t *ev)
 {
     const char *id = ev->str[FIELD_IDENTITY];
@@ -429,11 +447,12 @@ static int apply_resets(engine_t *e, const event_t *ev)
             store_reset_set(e->st, id, r->id, ev->ts_us, e->err, e->errlen) < 0)
             return -1;
     }
-    /* The contract: reactivation clears the block. */
+    /* The contract: reactivation clears the block (one placed before it in
+     * event time: a redelivered reactivation leaves a later block alone). */
     if (ev->type == EV_IDENTITY_UNBLOCKED)
-        return store_block_clear(e->st, id, NULL, e->err, e->errlen);
+        return clear_block(e, id, NULL);
     if (ev->type == EV_AUTHENTICATOR_REACTIVATED && ev->str[FIELD_AUTHENTICATOR_ID])
-        return store_block_clear(e->st, id, ev->str[FIELD_AUTHENTICATOR_ID], e->err, e->errlen);
+        return clear_block(e, id, ev->str[FIELD_AUTHENTICATOR_ID]);
     return 0;
 }
 
@@ -513,6 +532,31 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* The breaker: an enforced block is admitted while fewer than max enforced
+ * blocks lie in (t - per, t]; admitted blocks are remembered by action id
+ * (so a redelivered block is admitted again), the others become shadow. */
+static int breaker_admit(engine_t *e, const rules_breaker_t *br, const char *aid, int *tripped)
+{
+    int found = 0;
+    int64_t ts = 0;
+    long n = 0;
+    *tripped = 0;
+    if (store_window_score(e->st, BREAKER_SCOPE, BREAKER_NAME, aid, &found, &ts, e->err,
+                           e->errlen) < 0)
+        return -1;
+    if (found)
+        return 0;
+    if (store_window_count(e->st, BREAKER_SCOPE, BREAKER_NAME, e->ev->ts_us - br->per_us,
+                           e->ev->ts_us, &n, e->err, e->errlen) < 0)
+        return -1;
+    if (n >= br->max) {
+        *tripped = 1;
+        return 0;
+    }
+    return store_window_add(e->st, BREAKER_SCOPE, BREAKER_NAME, aid, e->ev->ts_us,
+                            WINDOW_GRACE * br->per_us, e->err, e->errlen);
+}
+
 /* Decides what a hit of rule r becomes (step 4) and applies it (step 5).
  * *block_decided says an enforced identity block was already decided for
  * this event by an earlier rule (the first rule in pack order wins). */
@@ -556,11 +600,10 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
         }
         const rules_breaker_t *br = ruleset_breaker(e->rs);
         if (mode == MODE_ENFORCE && br->max > 0) {
-            long seq = 0;
-            int64_t bucket = ev->ts_us / br->per_us;
-            if (store_breaker_seq(e->st, bucket, aid, br->per_us, &seq, e->err, e->errlen) < 0)
+            int tripped;
+            if (breaker_admit(e, br, aid, &tripped) < 0)
                 return -1;
-            if (seq > br->max) {
+            if (tripped) {
                 mode = MODE_SHADOW;
                 breaker = 1;
                 st->breaker_trips++;

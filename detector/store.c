@@ -6,19 +6,20 @@
  *   P{scope}:w:NAME                 window: sorted set, member -> ts_us
  *   P{scope}:d:NAME                 distinct: sorted set, member -> latest ts_us
  *   P{scope}:s:NAME                 known set: sorted set, member -> latest ts_us
- *   P{scope}:r:NAME:REQUEST_ID      request: hash ts, event_id, fields
+ *   P{scope}:r:NAME:REQUEST_ID      request: hash ts, event_id, the fields
+ *                                   (a field named ts, event_id or #... gets a '#')
  *   P{scope}:c:RULE                 cooldown: string "TS_US EVENT_ID"
  *   P{scope}:reset                  resets: hash RULE -> ts_us
  *   P{scope}:block[:AUTHENTICATOR]  block: hash rule, reason, since, expires, action_id
  *   P{scope}:activity               activity list, newest first
  *   P{breaker:BUCKET}:b             breaker: hash action_id -> seq, "#n" -> last seq
  *
- * The block and activity keys are part of contract/actions.md.
+ * The block and activity keys are part of contract/actions.md. Each
+ * breaker bucket has its own tag, so buckets spread over a cluster.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,8 +34,7 @@ void store_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
-    if (err == NULL || errlen == 0)
-        return;
+    if (err == NULL || errlen == 0) return;
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
@@ -42,13 +42,11 @@ void store_err(char *err, size_t errlen, const char *fmt, ...)
 
 int store_base_init(store_t *s, const struct store_ops *ops, const char *prefix)
 {
-    if (prefix == NULL)
-        prefix = "sad:";
+    if (prefix == NULL) prefix = "sad:";
     s->ops = ops;
     s->prefix_len = strlen(prefix);
     s->prefix = malloc(s->prefix_len + 1);
-    if (s->prefix == NULL)
-        return -1;
+    if (s->prefix == NULL) return -1;
     memcpy(s->prefix, prefix, s->prefix_len + 1);
     return 0;
 }
@@ -61,8 +59,7 @@ void store_base_fini(store_t *s)
 
 void store_free(store_t *s)
 {
-    if (s != NULL)
-        s->ops->destroy(s);
+    if (s != NULL) s->ops->destroy(s);
 }
 
 int store_reconnect(store_t *s, char *err, size_t errlen)
@@ -102,8 +99,7 @@ static size_t escape(char *out, const char *str)
             }
             n += 3;
         } else {
-            if (out != NULL)
-                out[n] = (char)*p;
+            if (out != NULL) out[n] = (char)*p;
             n++;
         }
     }
@@ -118,10 +114,8 @@ static size_t key_write(const store_t *s, char *out, const char *scope, va_list 
     const char *part;
     size_t n = s->prefix_len;
 
-    if (out != NULL)
-        memcpy(out, s->prefix, n);
-    if (out != NULL)
-        out[n] = '{';
+    if (out != NULL) memcpy(out, s->prefix, n);
+    if (out != NULL) out[n] = '{';
     n++;
     n += escape(out != NULL ? out + n : NULL, scope);
     if (out != NULL) {
@@ -131,8 +125,7 @@ static size_t key_write(const store_t *s, char *out, const char *scope, va_list 
     n += 2;
     while ((part = va_arg(parts, const char *)) != NULL)
         n += escape(out != NULL ? out + n : NULL, part);
-    if (out != NULL)
-        out[n] = '\0';
+    if (out != NULL) out[n] = '\0';
     return n;
 }
 
@@ -140,11 +133,9 @@ int store_key(const store_t *s, char *buf, size_t buflen, const char *scope, con
 {
     size_t n;
 
-    if (s == NULL || buf == NULL || scope == NULL || suffix == NULL)
-        return -1;
+    if (s == NULL || buf == NULL || scope == NULL || suffix == NULL) return -1;
     n = s->prefix_len + 3 + escape(NULL, scope) + escape(NULL, suffix);
-    if (n >= buflen || n > INT_MAX)
-        return -1;
+    if (n >= buflen || n > INT_MAX) return -1;
     n = s->prefix_len + 1;
     memcpy(buf, s->prefix, s->prefix_len);
     buf[s->prefix_len] = '{';
@@ -204,12 +195,10 @@ int store_parse_i64(const char *s, size_t len, int64_t *out)
     long long ll;
     double d;
 
-    if (len == 0 || len >= sizeof buf)
-        return -1;
+    if (len == 0 || len >= sizeof buf) return -1;
     memcpy(buf, s, len);
     buf[len] = '\0';
-    if (isspace((unsigned char)buf[0]))
-        return -1;
+    if (isspace((unsigned char)buf[0])) return -1;
     errno = 0;
     ll = strtoll(buf, &end, 10);
     if (*end == '\0' && errno == 0) {
@@ -218,9 +207,9 @@ int store_parse_i64(const char *s, size_t len, int64_t *out)
     }
     /* Redis writes large scores as "%.17g". */
     d = strtod(buf, &end);
-    if (*end != '\0' || !isfinite(d) || d < -9.2e18 || d > 9.2e18)
+    if (*end != '\0' || !(d > -9.2e18 && d < 9.2e18)) /* also refuses NaN */
         return -1;
-    *out = (int64_t)llround(d);
+    *out = (int64_t)(d < 0 ? d - 0.5 : d + 0.5);
     return 0;
 }
 
@@ -228,8 +217,7 @@ static int64_t floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
 
-    if ((a % b != 0) && ((a < 0) != (b < 0)))
-        q--;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
     return q;
 }
 
@@ -270,8 +258,7 @@ int store_time_format(int64_t us, char *buf, size_t buflen)
     civil_from_days(days, &y, &m, &d);
     n = snprintf(buf, buflen, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)y, m, d,
                  (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60));
-    if (n < 0 || (size_t)n >= buflen)
-        return -1;
+    if (n < 0 || (size_t)n >= buflen) return -1;
     if (frac == 0)
         n += snprintf(buf + n, buflen - (size_t)n, "Z");
     else if (frac % 1000 == 0)
@@ -285,11 +272,9 @@ int store_time_format(int64_t us, char *buf, size_t buflen)
 static int digits(const char **p, const char *end, int n, int *v)
 {
     *v = 0;
-    if (end - *p < n)
-        return -1;
+    if (end - *p < n) return -1;
     while (n-- > 0) {
-        if (!isdigit((unsigned char)**p))
-            return -1;
+        if (!isdigit((unsigned char)**p)) return -1;
         *v = *v * 10 + (**p - '0');
         (*p)++;
     }
@@ -298,8 +283,7 @@ static int digits(const char **p, const char *end, int n, int *v)
 
 static int expect(const char **p, const char *end, char c)
 {
-    if (*p >= end || **p != c)
-        return -1;
+    if (*p >= end || **p != c) return -1;
     (*p)++;
     return 0;
 }
@@ -314,8 +298,7 @@ int store_time_parse(const char *s, size_t len, int64_t *us)
     if (digits(&p, end, 4, &y) || expect(&p, end, '-') || digits(&p, end, 2, &mo) ||
         expect(&p, end, '-') || digits(&p, end, 2, &d))
         return -1;
-    if (p >= end || (*p != 'T' && *p != 't'))
-        return -1;
+    if (p >= end || (*p != 'T' && *p != 't')) return -1;
     p++;
     if (digits(&p, end, 2, &h) || expect(&p, end, ':') || digits(&p, end, 2, &mi) ||
         expect(&p, end, ':') || digits(&p, end, 2, &sec))
@@ -329,24 +312,22 @@ int store_time_parse(const char *s, size_t len, int64_t *us)
                 scale /= 10;
             }
         }
-        if (nd == 0 || nd > 9)
-            return -1;
+        if (nd == 0 || nd > 9) return -1;
     }
     if (p < end && (*p == 'Z' || *p == 'z')) {
         p++;
     } else if (p < end && (*p == '+' || *p == '-')) {
         sign = *p++ == '+' ? 1 : -1;
-        if (digits(&p, end, 2, &oh) || expect(&p, end, ':') || digits(&p, end, 2, &om) ||
-            oh > 23 || om > 59)
+        if (digits(&p, end, 2, &oh) || expect(&p, end, ':') || digits(&p, end, 2, &om) || oh > 23 ||
+            om > 59)
             return -1;
     } else {
         return -1;
     }
-    if (p != end)
-        return -1;
+    if (p != end) return -1;
     leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 ||
-        mi > 59 || sec > 59)
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 ||
+        sec > 59)
         return -1;
     *us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) -
            (int64_t)sign * (oh * 3600 + om * 60)) *
@@ -360,10 +341,8 @@ int store_time_parse(const char *s, size_t len, int64_t *us)
 /* The lowest score kept: ts - keep, saturating. */
 static int64_t min_score(int64_t ts_us, int64_t keep_us)
 {
-    if (keep_us < 0)
-        keep_us = 0;
-    if (ts_us < INT64_MIN + keep_us)
-        return INT64_MIN;
+    if (keep_us < 0) keep_us = 0;
+    if (ts_us < INT64_MIN + keep_us) return INT64_MIN;
     return ts_us - keep_us;
 }
 
@@ -372,8 +351,7 @@ static int64_t gc_ttl_ms(int64_t keep_us)
 {
     int64_t ms = keep_us > 0 ? keep_us / 1000 : 0;
 
-    if (ms > TTL_MAX_MS - STORE_TTL_SLACK_MS)
-        ms = TTL_MAX_MS - STORE_TTL_SLACK_MS;
+    if (ms > TTL_MAX_MS - STORE_TTL_SLACK_MS) ms = TTL_MAX_MS - STORE_TTL_SLACK_MS;
     return ms + STORE_TTL_SLACK_MS;
 }
 
@@ -394,16 +372,15 @@ static int zadd(store_t *s, const char *kind, const char *scope, const char *nam
 
     if (s == NULL || scope == NULL || name == NULL || member == NULL)
         return missing("add", err, errlen);
-    if (key_build(&kb, s, err, errlen, scope, kind, name, (const char *)NULL) < 0)
-        return -1;
-    rc = s->ops->zadd(s, kb.key, member, ts_us, gt, min_score(ts_us, keep_us),
-                      gc_ttl_ms(keep_us), err, errlen);
+    if (key_build(&kb, s, err, errlen, scope, kind, name, (const char *)NULL) < 0) return -1;
+    rc = s->ops->zadd(s, kb.key, member, ts_us, gt, min_score(ts_us, keep_us), gc_ttl_ms(keep_us),
+                      err, errlen);
     key_done(&kb);
     return rc;
 }
 
-static int zcount(store_t *s, const char *kind, const char *scope, const char *name,
-                  int64_t lo_us, int64_t hi_us, long *count, char *err, size_t errlen)
+static int zcount(store_t *s, const char *kind, const char *scope, const char *name, int64_t lo_us,
+                  int64_t hi_us, long *count, char *err, size_t errlen)
 {
     struct keybuf kb;
     int rc;
@@ -411,10 +388,8 @@ static int zcount(store_t *s, const char *kind, const char *scope, const char *n
     if (s == NULL || scope == NULL || name == NULL || count == NULL)
         return missing("count", err, errlen);
     *count = 0;
-    if (lo_us >= hi_us)
-        return 0;
-    if (key_build(&kb, s, err, errlen, scope, kind, name, (const char *)NULL) < 0)
-        return -1;
+    if (lo_us >= hi_us) return 0;
+    if (key_build(&kb, s, err, errlen, scope, kind, name, (const char *)NULL) < 0) return -1;
     rc = s->ops->zcount(s, kb.key, lo_us, hi_us, count, err, errlen);
     key_done(&kb);
     return rc;
@@ -443,10 +418,8 @@ int store_window_members(store_t *s, const char *scope, const char *name, int64_
         return missing("window_members", err, errlen);
     *members = NULL;
     *n = 0;
-    if (max == 0 || lo_us >= hi_us)
-        return 0;
-    if (key_build(&kb, s, err, errlen, scope, "w:", name, (const char *)NULL) < 0)
-        return -1;
+    if (max == 0 || lo_us >= hi_us) return 0;
+    if (key_build(&kb, s, err, errlen, scope, "w:", name, (const char *)NULL) < 0) return -1;
     rc = s->ops->zrange(s, kb.key, lo_us, hi_us, max, members, n, err, errlen);
     key_done(&kb);
     return rc;
@@ -470,23 +443,33 @@ int store_set_add(store_t *s, const char *scope, const char *name, const char *m
     return zadd(s, "s:", scope, name, member, ts_us, keep_us, 1, err, errlen);
 }
 
-int store_set_get(store_t *s, const char *scope, const char *name, const char *member,
-                  int *found, int64_t *ts_us, char *err, size_t errlen)
+static int zscore(store_t *s, const char *kind, const char *scope, const char *name,
+                  const char *member, int *found, int64_t *ts_us, char *err, size_t errlen)
 {
     struct keybuf kb;
     int64_t ts = 0;
     int rc;
 
     if (s == NULL || scope == NULL || name == NULL || member == NULL || found == NULL)
-        return missing("set_get", err, errlen);
+        return missing("score", err, errlen);
     *found = 0;
-    if (key_build(&kb, s, err, errlen, scope, "s:", name, (const char *)NULL) < 0)
-        return -1;
+    if (key_build(&kb, s, err, errlen, scope, kind, name, (const char *)NULL) < 0) return -1;
     rc = s->ops->zscore(s, kb.key, member, found, &ts, err, errlen);
     key_done(&kb);
-    if (ts_us != NULL)
-        *ts_us = *found ? ts : 0;
+    if (ts_us != NULL) *ts_us = *found ? ts : 0;
     return rc;
+}
+
+int store_set_get(store_t *s, const char *scope, const char *name, const char *member, int *found,
+                  int64_t *ts_us, char *err, size_t errlen)
+{
+    return zscore(s, "s:", scope, name, member, found, ts_us, err, errlen);
+}
+
+int store_window_score(store_t *s, const char *scope, const char *name, const char *member,
+                       int *found, int64_t *ts_us, char *err, size_t errlen)
+{
+    return zscore(s, "w:", scope, name, member, found, ts_us, err, errlen);
 }
 
 /* --- Requests ----------------------------------------------------------- */
@@ -495,8 +478,7 @@ void store_request_clear(store_request_t *r)
 {
     size_t i;
 
-    if (r == NULL)
-        return;
+    if (r == NULL) return;
     for (i = 0; i < r->nfields && i < STORE_REQ_MAX_FIELDS; i++) {
         free(r->name[i]);
         free(r->value[i]);
@@ -504,21 +486,25 @@ void store_request_clear(store_request_t *r)
     memset(r, 0, sizeof *r);
 }
 
-static int reserved_field(const char *name)
+/* Request fields live next to the hash's own "ts" and "event_id". A field
+ * of the request with one of those names (an event's "ts" text is a
+ * legitimate request field), or starting with '#', is stored with a '#'
+ * in front, and loses it when read back. */
+static int field_needs_mark(const char *name, size_t len)
 {
-    return strcmp(name, "ts") == 0 || strcmp(name, "event_id") == 0;
+    return (len == 2 && memcmp(name, "ts", 2) == 0) ||
+           (len == 8 && memcmp(name, "event_id", 8) == 0) || (len > 0 && name[0] == '#');
 }
 
-/* Request fields are stored next to "ts" and "event_id" in one hash, so a
- * request may not use those two names (they are refused, not overwritten). */
 int store_request_put(store_t *s, const char *scope, const char *name, const char *request_id,
                       const store_request_t *req, int64_t keep_us, char *err, size_t errlen)
 {
     struct store_field f[STORE_REQ_MAX_FIELDS + 2];
+    char *marked[STORE_REQ_MAX_FIELDS] = {NULL};
     struct keybuf kb;
     char ts[24];
-    size_t i;
-    int rc;
+    size_t i, len;
+    int rc = -1;
 
     if (s == NULL || scope == NULL || name == NULL || request_id == NULL || req == NULL)
         return missing("request_put", err, errlen);
@@ -536,20 +522,31 @@ int store_request_put(store_t *s, const char *scope, const char *name, const cha
     f[1].name = "event_id";
     f[1].value = req->event_id;
     for (i = 0; i < req->nfields; i++) {
-        if (req->name[i] == NULL || req->value[i] == NULL)
-            return missing("request_put field", err, errlen);
-        if (reserved_field(req->name[i])) {
-            store_err(err, errlen, "store: request field name \"%s\" is reserved", req->name[i]);
-            return -1;
+        if (req->name[i] == NULL || req->value[i] == NULL) {
+            missing("request_put field", err, errlen);
+            goto done;
         }
         f[i + 2].name = req->name[i];
         f[i + 2].value = req->value[i];
+        len = strlen(req->name[i]);
+        if (field_needs_mark(req->name[i], len)) {
+            marked[i] = malloc(len + 2);
+            if (marked[i] == NULL) {
+                store_err(err, errlen, "store: out of memory");
+                goto done;
+            }
+            marked[i][0] = '#';
+            memcpy(marked[i] + 1, req->name[i], len + 1);
+            f[i + 2].name = marked[i];
+        }
     }
-    if (key_build(&kb, s, err, errlen, scope, "r:", name, ":", request_id, (const char *)NULL) <
-        0)
-        return -1;
+    if (key_build(&kb, s, err, errlen, scope, "r:", name, ":", request_id, (const char *)NULL) < 0)
+        goto done;
     rc = s->ops->hreplace(s, kb.key, f, req->nfields + 2, gc_ttl_ms(keep_us), 0, err, errlen);
     key_done(&kb);
+done:
+    for (i = 0; i < req->nfields; i++)
+        free(marked[i]);
     return rc;
 }
 
@@ -566,8 +563,7 @@ static char *dupn(const char *p, size_t n)
 
 static void copy_field(char *dst, size_t dstlen, const char *src, size_t n)
 {
-    if (n >= dstlen)
-        n = dstlen - 1;
+    if (n >= dstlen) n = dstlen - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
 }
@@ -577,8 +573,7 @@ struct request_fill {
     int seen;
 };
 
-static int request_field(void *arg, const char *name, size_t nlen, const char *value,
-                         size_t vlen)
+static int request_field(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
 {
     struct request_fill *rf = arg;
     store_request_t *req = rf->req;
@@ -586,16 +581,18 @@ static int request_field(void *arg, const char *name, size_t nlen, const char *v
 
     rf->seen = 1;
     if (nlen == 2 && memcmp(name, "ts", 2) == 0) {
-        if (store_parse_i64(value, vlen, &v) == 0)
-            req->ts_us = v;
+        if (store_parse_i64(value, vlen, &v) == 0) req->ts_us = v;
     } else if (nlen == 8 && memcmp(name, "event_id", 8) == 0) {
         copy_field(req->event_id, sizeof req->event_id, value, vlen);
     } else if (req->nfields < STORE_REQ_MAX_FIELDS) {
+        if (nlen > 0 && name[0] == '#') {
+            name++;
+            nlen--;
+        }
         req->name[req->nfields] = dupn(name, nlen);
         req->value[req->nfields] = dupn(value, vlen);
         req->nfields++;
-        if (req->name[req->nfields - 1] == NULL || req->value[req->nfields - 1] == NULL)
-            return -1;
+        if (req->name[req->nfields - 1] == NULL || req->value[req->nfields - 1] == NULL) return -1;
     }
     return 0;
 }
@@ -630,8 +627,7 @@ int store_request_get(store_t *s, const char *scope, const char *name, const cha
         return missing("request_get", err, errlen);
     *found = 0;
     memset(req, 0, sizeof *req);
-    if (key_build(&kb, s, err, errlen, scope, "r:", name, ":", request_id, (const char *)NULL) <
-        0)
+    if (key_build(&kb, s, err, errlen, scope, "r:", name, ":", request_id, (const char *)NULL) < 0)
         return -1;
     rf.req = req;
     rf.seen = 0;
@@ -648,8 +644,8 @@ int store_request_get(store_t *s, const char *scope, const char *name, const cha
 
 /* --- Cooldowns and resets ------------------------------------------------ */
 
-int store_cooldown_get(store_t *s, const char *scope, const char *rule, int *found,
-                       int64_t *ts_us, char *event_id, char *err, size_t errlen)
+int store_cooldown_get(store_t *s, const char *scope, const char *rule, int *found, int64_t *ts_us,
+                       char *event_id, char *err, size_t errlen)
 {
     char buf[32 + STORE_ID_MAX], *sp;
     struct keybuf kb;
@@ -659,22 +655,18 @@ int store_cooldown_get(store_t *s, const char *scope, const char *rule, int *fou
     if (s == NULL || scope == NULL || rule == NULL || found == NULL)
         return missing("cooldown_get", err, errlen);
     *found = 0;
-    if (key_build(&kb, s, err, errlen, scope, "c:", rule, (const char *)NULL) < 0)
-        return -1;
+    if (key_build(&kb, s, err, errlen, scope, "c:", rule, (const char *)NULL) < 0) return -1;
     rc = s->ops->get(s, kb.key, &f, buf, sizeof buf, err, errlen);
     key_done(&kb);
-    if (rc < 0 || !f)
-        return rc;
+    if (rc < 0 || !f) return rc;
     sp = strchr(buf, ' ');
     if (sp == NULL || store_parse_i64(buf, (size_t)(sp - buf), &ts) < 0) {
         store_err(err, errlen, "store: bad cooldown value \"%.40s\"", buf);
         return -1;
     }
     *found = 1;
-    if (ts_us != NULL)
-        *ts_us = ts;
-    if (event_id != NULL)
-        copy_field(event_id, STORE_ID_MAX, sp + 1, strlen(sp + 1));
+    if (ts_us != NULL) *ts_us = ts;
+    if (event_id != NULL) copy_field(event_id, STORE_ID_MAX, sp + 1, strlen(sp + 1));
     return 0;
 }
 
@@ -685,24 +677,21 @@ int store_cooldown_set(store_t *s, const char *scope, const char *rule, int64_t 
     struct keybuf kb;
     int rc;
 
-    if (s == NULL || scope == NULL || rule == NULL)
-        return missing("cooldown_set", err, errlen);
-    if (event_id == NULL)
-        event_id = "";
+    if (s == NULL || scope == NULL || rule == NULL) return missing("cooldown_set", err, errlen);
+    if (event_id == NULL) event_id = "";
     if (strlen(event_id) >= STORE_ID_MAX) {
         store_err(err, errlen, "store: event_id longer than %d bytes", STORE_ID_MAX - 1);
         return -1;
     }
     snprintf(buf, sizeof buf, "%lld %s", (long long)ts_us, event_id);
-    if (key_build(&kb, s, err, errlen, scope, "c:", rule, (const char *)NULL) < 0)
-        return -1;
+    if (key_build(&kb, s, err, errlen, scope, "c:", rule, (const char *)NULL) < 0) return -1;
     rc = s->ops->set(s, kb.key, buf, gc_ttl_ms(keep_us), err, errlen);
     key_done(&kb);
     return rc;
 }
 
-int store_reset_get(store_t *s, const char *scope, const char *rule, int *found,
-                    int64_t *ts_us, char *err, size_t errlen)
+int store_reset_get(store_t *s, const char *scope, const char *rule, int *found, int64_t *ts_us,
+                    char *err, size_t errlen)
 {
     struct keybuf kb;
     char buf[64];
@@ -712,19 +701,16 @@ int store_reset_get(store_t *s, const char *scope, const char *rule, int *found,
     if (s == NULL || scope == NULL || rule == NULL || found == NULL)
         return missing("reset_get", err, errlen);
     *found = 0;
-    if (key_build(&kb, s, err, errlen, scope, "reset", (const char *)NULL) < 0)
-        return -1;
+    if (key_build(&kb, s, err, errlen, scope, "reset", (const char *)NULL) < 0) return -1;
     rc = s->ops->hget(s, kb.key, rule, &f, buf, sizeof buf, err, errlen);
     key_done(&kb);
-    if (rc < 0 || !f)
-        return rc;
+    if (rc < 0 || !f) return rc;
     if (store_parse_i64(buf, strlen(buf), &ts) < 0) {
         store_err(err, errlen, "store: bad reset value \"%s\"", buf);
         return -1;
     }
     *found = 1;
-    if (ts_us != NULL)
-        *ts_us = ts;
+    if (ts_us != NULL) *ts_us = ts;
     return 0;
 }
 
@@ -734,10 +720,8 @@ int store_reset_set(store_t *s, const char *scope, const char *rule, int64_t ts_
     struct keybuf kb;
     int rc;
 
-    if (s == NULL || scope == NULL || rule == NULL)
-        return missing("reset_set", err, errlen);
-    if (key_build(&kb, s, err, errlen, scope, "reset", (const char *)NULL) < 0)
-        return -1;
+    if (s == NULL || scope == NULL || rule == NULL) return missing("reset_set", err, errlen);
+    if (key_build(&kb, s, err, errlen, scope, "reset", (const char *)NULL) < 0) return -1;
     rc = s->ops->hset_max(s, kb.key, rule, ts_us, err, errlen);
     key_done(&kb);
     return rc;
@@ -745,8 +729,8 @@ int store_reset_set(store_t *s, const char *scope, const char *rule, int64_t ts_
 
 /* --- Blocks ------------------------------------------------------------ */
 
-static int block_key(struct keybuf *kb, store_t *s, const char *scope,
-                     const char *authenticator_id, char *err, size_t errlen)
+static int block_key(struct keybuf *kb, store_t *s, const char *scope, const char *authenticator_id,
+                     char *err, size_t errlen)
 {
     if (authenticator_id == NULL)
         return key_build(kb, s, err, errlen, scope, "block", (const char *)NULL);
@@ -764,8 +748,7 @@ int store_block_set(store_t *s, const char *scope, const char *authenticator_id,
     struct keybuf kb;
     int rc;
 
-    if (s == NULL || scope == NULL || b == NULL)
-        return missing("block_set", err, errlen);
+    if (s == NULL || scope == NULL || b == NULL) return missing("block_set", err, errlen);
     if (!TERMINATED(b->rule) || !TERMINATED(b->reason) || !TERMINATED(b->action_id)) {
         store_err(err, errlen, "store: block field not terminated");
         return -1;
@@ -774,8 +757,7 @@ int store_block_set(store_t *s, const char *scope, const char *authenticator_id,
     if (b->expires_us != 0) {
         store_time_format(b->expires_us, expires, sizeof expires);
         at_ms = b->expires_us / 1000;
-        if (at_ms < 1)
-            at_ms = 1; /* in the past: Redis drops the key at once */
+        if (at_ms < 1) at_ms = 1; /* in the past: Redis drops the key at once */
     }
     f[0].name = "rule";
     f[0].value = b->rule;
@@ -787,8 +769,7 @@ int store_block_set(store_t *s, const char *scope, const char *authenticator_id,
     f[3].value = expires;
     f[4].name = "action_id";
     f[4].value = b->action_id;
-    if (block_key(&kb, s, scope, authenticator_id, err, errlen) < 0)
-        return -1;
+    if (block_key(&kb, s, scope, authenticator_id, err, errlen) < 0) return -1;
     rc = s->ops->hreplace(s, kb.key, f, 5, 0, at_ms, err, errlen);
     key_done(&kb);
     return rc;
@@ -813,11 +794,9 @@ static int block_field(void *arg, const char *name, size_t nlen, const char *val
     } else if (nlen == 9 && memcmp(name, "action_id", 9) == 0) {
         copy_field(b->action_id, sizeof b->action_id, value, vlen);
     } else if (nlen == 5 && memcmp(name, "since", 5) == 0) {
-        if (store_time_parse(value, vlen, &t) == 0)
-            b->since_us = t;
+        if (store_time_parse(value, vlen, &t) == 0) b->since_us = t;
     } else if (nlen == 7 && memcmp(name, "expires", 7) == 0) {
-        if (vlen > 0 && store_time_parse(value, vlen, &t) == 0)
-            b->expires_us = t;
+        if (vlen > 0 && store_time_parse(value, vlen, &t) == 0) b->expires_us = t;
     }
     return 0;
 }
@@ -833,8 +812,7 @@ int store_block_get(store_t *s, const char *scope, const char *authenticator_id,
         return missing("block_get", err, errlen);
     *found = 0;
     memset(out, 0, sizeof *out);
-    if (block_key(&kb, s, scope, authenticator_id, err, errlen) < 0)
-        return -1;
+    if (block_key(&kb, s, scope, authenticator_id, err, errlen) < 0) return -1;
     bf.b = out;
     bf.seen = 0;
     rc = s->ops->hgetall(s, kb.key, block_field, &bf, err, errlen);
@@ -853,10 +831,8 @@ int store_block_clear(store_t *s, const char *scope, const char *authenticator_i
     struct keybuf kb;
     int rc;
 
-    if (s == NULL || scope == NULL)
-        return missing("block_clear", err, errlen);
-    if (block_key(&kb, s, scope, authenticator_id, err, errlen) < 0)
-        return -1;
+    if (s == NULL || scope == NULL) return missing("block_clear", err, errlen);
+    if (block_key(&kb, s, scope, authenticator_id, err, errlen) < 0) return -1;
     rc = s->ops->del(s, kb.key, err, errlen);
     key_done(&kb);
     return rc;
@@ -870,10 +846,8 @@ int store_activity_push(store_t *s, const char *scope, const char *entry, size_t
     struct keybuf kb;
     int rc;
 
-    if (s == NULL || scope == NULL || entry == NULL)
-        return missing("activity_push", err, errlen);
-    if (key_build(&kb, s, err, errlen, scope, "activity", (const char *)NULL) < 0)
-        return -1;
+    if (s == NULL || scope == NULL || entry == NULL) return missing("activity_push", err, errlen);
+    if (key_build(&kb, s, err, errlen, scope, "activity", (const char *)NULL) < 0) return -1;
     rc = s->ops->lpush_unique(s, kb.key, entry, cap, err, errlen);
     key_done(&kb);
     return rc;
@@ -889,28 +863,24 @@ int store_activity_get(store_t *s, const char *scope, size_t max, char ***entrie
         return missing("activity_get", err, errlen);
     *entries = NULL;
     *n = 0;
-    if (max == 0)
-        return 0;
-    if (key_build(&kb, s, err, errlen, scope, "activity", (const char *)NULL) < 0)
-        return -1;
+    if (max == 0) return 0;
+    if (key_build(&kb, s, err, errlen, scope, "activity", (const char *)NULL) < 0) return -1;
     rc = s->ops->lrange(s, kb.key, max, entries, n, err, errlen);
     key_done(&kb);
     return rc;
 }
 
-int store_breaker_seq(store_t *s, int64_t bucket, const char *action_id, int64_t keep_us,
-                      long *seq, char *err, size_t errlen)
+int store_breaker_seq(store_t *s, int64_t bucket, const char *action_id, int64_t keep_us, long *seq,
+                      char *err, size_t errlen)
 {
     struct keybuf kb;
     char scope[48];
     int rc;
 
-    if (s == NULL || action_id == NULL || seq == NULL)
-        return missing("breaker_seq", err, errlen);
+    if (s == NULL || action_id == NULL || seq == NULL) return missing("breaker_seq", err, errlen);
     *seq = 0;
     snprintf(scope, sizeof scope, "breaker:%lld", (long long)bucket);
-    if (key_build(&kb, s, err, errlen, scope, "b", (const char *)NULL) < 0)
-        return -1;
+    if (key_build(&kb, s, err, errlen, scope, "b", (const char *)NULL) < 0) return -1;
     rc = s->ops->hseq(s, kb.key, action_id, gc_ttl_ms(keep_us), seq, err, errlen);
     key_done(&kb);
     return rc;

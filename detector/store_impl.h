@@ -47,8 +47,8 @@ struct store_ops {
                   size_t errlen);
     /* ZRANGEBYSCORE key (lo hi LIMIT 0 max (max >= 1). *members is NULL when
      * *n is 0; otherwise an array of *n strings, all from malloc. */
-    int (*zrange)(store_t *s, const char *key, int64_t lo, int64_t hi, size_t max,
-                  char ***members, size_t *n, char *err, size_t errlen);
+    int (*zrange)(store_t *s, const char *key, int64_t lo, int64_t hi, size_t max, char ***members,
+                  size_t *n, char *err, size_t errlen);
     /* ZSCORE key member */
     int (*zscore)(store_t *s, const char *key, const char *member, int *found, int64_t *score,
                   char *err, size_t errlen);
@@ -85,8 +85,8 @@ struct store_ops {
     int (*lpush_unique)(store_t *s, const char *key, const char *entry, size_t cap, char *err,
                         size_t errlen);
     /* LRANGE key 0 max-1 (max >= 1); results as for zrange. */
-    int (*lrange)(store_t *s, const char *key, size_t max, char ***entries, size_t *n,
-                  char *err, size_t errlen);
+    int (*lrange)(store_t *s, const char *key, size_t max, char ***entries, size_t *n, char *err,
+                  size_t errlen);
 };
 
 /* The part common to every store. Implementations embed it as their first

@@ -48,21 +48,17 @@ static uint64_t hash_bytes(const char *p, size_t n)
     return h;
 }
 
-static struct slot *strmap_find(const struct strmap *m, const char *key, size_t klen,
-                                uint64_t h)
+static struct slot *strmap_find(const struct strmap *m, const char *key, size_t klen, uint64_t h)
 {
     size_t mask, i;
 
-    if (m->cap == 0)
-        return NULL;
+    if (m->cap == 0) return NULL;
     mask = m->cap - 1;
     for (i = (size_t)h & mask;; i = (i + 1) & mask) {
         struct slot *sl = &m->slots[i];
 
-        if (sl->key == NULL)
-            return NULL;
-        if (sl->hash == h && sl->klen == klen && memcmp(sl->key, key, klen) == 0)
-            return sl;
+        if (sl->key == NULL) return NULL;
+        if (sl->hash == h && sl->klen == klen && memcmp(sl->key, key, klen) == 0) return sl;
     }
 }
 
@@ -84,11 +80,9 @@ static int strmap_add(struct strmap *m, const char *key, size_t klen, uint64_t h
         size_t ncap = m->cap != 0 ? m->cap * 2 : 8, i;
         struct slot *ns = calloc(ncap, sizeof *ns);
 
-        if (ns == NULL)
-            return -1;
+        if (ns == NULL) return -1;
         for (i = 0; i < m->cap; i++)
-            if (m->slots[i].key != NULL)
-                strmap_place(ns, ncap, &m->slots[i]);
+            if (m->slots[i].key != NULL) strmap_place(ns, ncap, &m->slots[i]);
         free(m->slots);
         m->slots = ns;
         m->cap = ncap;
@@ -109,12 +103,10 @@ static void strmap_remove(struct strmap *m, struct slot *sl)
 
     for (;;) {
         j = (j + 1) & mask;
-        if (m->slots[j].key == NULL)
-            break;
+        if (m->slots[j].key == NULL) break;
         home = (size_t)m->slots[j].hash & mask;
         /* The entry at j may move to i unless its home lies in (i, j]. */
-        if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
-            continue;
+        if (i <= j ? (i < home && home <= j) : (i < home || home <= j)) continue;
         m->slots[i] = m->slots[j];
         i = j;
     }
@@ -237,8 +229,8 @@ static void obj_del(struct store_mem *m, const char *key)
 /* Finds key as a value of type, creating it when create is set. *out is
  * NULL when the key is absent and not created. -1 on a key of another type
  * (as Redis's WRONGTYPE) or when out of memory. */
-static int obj_open(struct store_mem *m, const char *key, int type, int create,
-                    struct mobj **out, char *err, size_t errlen)
+static int obj_open(struct store_mem *m, const char *key, int type, int create, struct mobj **out,
+                    char *err, size_t errlen)
 {
     size_t len = strlen(key);
     uint64_t h = hash_bytes(key, len);
@@ -256,11 +248,9 @@ static int obj_open(struct store_mem *m, const char *key, int type, int create,
         *out = o;
         return 0;
     }
-    if (!create)
-        return 0;
+    if (!create) return 0;
     o = calloc(1, sizeof *o + len + 1);
-    if (o == NULL)
-        return oom(err, errlen);
+    if (o == NULL) return oom(err, errlen);
     o->type = type;
     o->klen = len;
     memcpy(o->key, key, len + 1);
@@ -282,11 +272,9 @@ static int zcmp(int64_t score, const char *member, size_t len, const struct zent
     size_t n = len < e->len ? len : e->len;
     int c;
 
-    if (score != e->score)
-        return score < e->score ? -1 : 1;
+    if (score != e->score) return score < e->score ? -1 : 1;
     c = memcmp(member, e->member, n);
-    if (c != 0)
-        return c;
+    if (c != 0) return c;
     return len < e->len ? -1 : len > e->len;
 }
 
@@ -339,8 +327,7 @@ static int z_insert(struct zset *z, struct zent *e)
                 size_t ncap = z->cap != 0 ? z->cap * 2 : 8;
                 struct zent **nv = realloc(z->v, ncap * sizeof *nv);
 
-                if (nv == NULL)
-                    return -1;
+                if (nv == NULL) return -1;
                 z->v = nv;
                 z->cap = ncap;
             }
@@ -360,16 +347,14 @@ static void z_remove_at(struct zset *z, size_t p)
     } else {
         memmove(&ZAT(z, p), &ZAT(z, p + 1), (z->n - p - 1) * sizeof *z->v);
     }
-    if (--z->n == 0)
-        z->head = 0;
+    if (--z->n == 0) z->head = 0;
 }
 
 static void z_unindex(struct zset *z, const struct zent *e)
 {
     struct slot *sl = strmap_find(&z->idx, e->member, e->len, e->hash);
 
-    if (sl != NULL)
-        strmap_remove(&z->idx, sl);
+    if (sl != NULL) strmap_remove(&z->idx, sl);
 }
 
 /* ZREMRANGEBYSCORE key -inf (min */
@@ -383,8 +368,7 @@ static void z_prune(struct zset *z, int64_t min)
     }
     z->head += k;
     z->n -= k;
-    if (z->n == 0)
-        z->head = 0;
+    if (z->n == 0) z->head = 0;
 }
 
 static int mem_zadd(store_t *s, const char *key, const char *member, int64_t score, int gt,
@@ -399,8 +383,7 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
     struct zent *e;
 
     (void)ttl_ms;
-    if (obj_open(m, key, T_ZSET, 1, &o, err, errlen) < 0)
-        return -1;
+    if (obj_open(m, key, T_ZSET, 1, &o, err, errlen) < 0) return -1;
     z = &o->u.z;
     sl = strmap_find(&z->idx, member, len, h);
     if (sl != NULL) {
@@ -416,8 +399,7 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
         }
     } else {
         e = malloc(sizeof *e + len + 1);
-        if (e == NULL)
-            return oom(err, errlen);
+        if (e == NULL) return oom(err, errlen);
         e->score = score;
         e->hash = h;
         e->len = len;
@@ -432,22 +414,19 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
             return oom(err, errlen);
         }
     }
-    if (min_score != INT64_MIN)
-        z_prune(z, min_score);
+    if (min_score != INT64_MIN) z_prune(z, min_score);
     return 0;
 }
 
-static int mem_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count,
-                      char *err, size_t errlen)
+static int mem_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count, char *err,
+                      size_t errlen)
 {
     struct mobj *o;
     size_t a, b;
 
     *count = 0;
-    if (obj_open((struct store_mem *)s, key, T_ZSET, 0, &o, err, errlen) < 0)
-        return -1;
-    if (o == NULL || lo >= hi)
-        return 0;
+    if (obj_open((struct store_mem *)s, key, T_ZSET, 0, &o, err, errlen) < 0) return -1;
+    if (o == NULL || lo >= hi) return 0;
     a = z_bound(&o->u.z, lo, 1);
     b = z_bound(&o->u.z, hi, 1);
     *count = (long)(b - a);
@@ -463,19 +442,14 @@ static int mem_zrange(store_t *s, const char *key, int64_t lo, int64_t hi, size_
 
     *members = NULL;
     *n = 0;
-    if (obj_open((struct store_mem *)s, key, T_ZSET, 0, &o, err, errlen) < 0)
-        return -1;
-    if (o == NULL || lo >= hi)
-        return 0;
+    if (obj_open((struct store_mem *)s, key, T_ZSET, 0, &o, err, errlen) < 0) return -1;
+    if (o == NULL || lo >= hi) return 0;
     a = z_bound(&o->u.z, lo, 1);
     b = z_bound(&o->u.z, hi, 1);
-    if (b - a > max)
-        b = a + max;
-    if (a == b)
-        return 0;
+    if (b - a > max) b = a + max;
+    if (a == b) return 0;
     v = calloc(b - a, sizeof *v);
-    if (v == NULL)
-        return oom(err, errlen);
+    if (v == NULL) return oom(err, errlen);
     for (i = a; i < b; i++) {
         const struct zent *e = ZAT(&o->u.z, i);
 
@@ -493,18 +467,16 @@ static int mem_zrange(store_t *s, const char *key, int64_t lo, int64_t hi, size_
     return 0;
 }
 
-static int mem_zscore(store_t *s, const char *key, const char *member, int *found,
-                      int64_t *score, char *err, size_t errlen)
+static int mem_zscore(store_t *s, const char *key, const char *member, int *found, int64_t *score,
+                      char *err, size_t errlen)
 {
     size_t len = strlen(member);
     struct mobj *o;
     struct slot *sl;
 
     *found = 0;
-    if (obj_open((struct store_mem *)s, key, T_ZSET, 0, &o, err, errlen) < 0)
-        return -1;
-    if (o == NULL)
-        return 0;
+    if (obj_open((struct store_mem *)s, key, T_ZSET, 0, &o, err, errlen) < 0) return -1;
+    if (o == NULL) return 0;
     sl = strmap_find(&o->u.z.idx, member, len, hash_bytes(member, len));
     if (sl != NULL) {
         *found = 1;
@@ -530,8 +502,7 @@ static int hash_set(struct strmap *h, const char *name, const char *value)
     struct hent *e = hash_find(h, name);
     char *v = malloc(vlen + 1);
 
-    if (v == NULL)
-        return -1;
+    if (v == NULL) return -1;
     memcpy(v, value, vlen + 1);
     if (e != NULL) {
         free(e->value);
@@ -565,10 +536,8 @@ static int mem_hreplace(store_t *s, const char *key, const struct store_field *f
     (void)ttl_ms;
     (void)expire_at_ms;
     obj_del(m, key);
-    if (nf == 0)
-        return 0;
-    if (obj_open(m, key, T_HASH, 1, &o, err, errlen) < 0)
-        return -1;
+    if (nf == 0) return 0;
+    if (obj_open(m, key, T_HASH, 1, &o, err, errlen) < 0) return -1;
     for (i = 0; i < nf; i++) {
         if (hash_set(&o->u.h, f[i].name, f[i].value) < 0) {
             obj_del(m, key);
@@ -584,10 +553,8 @@ static int mem_hgetall(store_t *s, const char *key, store_field_fn fn, void *arg
     struct mobj *o;
     size_t i;
 
-    if (obj_open((struct store_mem *)s, key, T_HASH, 0, &o, err, errlen) < 0)
-        return -1;
-    if (o == NULL)
-        return 0;
+    if (obj_open((struct store_mem *)s, key, T_HASH, 0, &o, err, errlen) < 0) return -1;
+    if (o == NULL) return 0;
     for (i = 0; i < o->u.h.cap; i++) {
         const struct slot *sl = &o->u.h.slots[i];
         const struct hent *e = sl->val;
@@ -600,10 +567,8 @@ static int mem_hgetall(store_t *s, const char *key, store_field_fn fn, void *arg
 
 static void copy_out(char *buf, size_t buflen, const char *v, size_t len)
 {
-    if (buflen == 0)
-        return;
-    if (len >= buflen)
-        len = buflen - 1;
+    if (buflen == 0) return;
+    if (len >= buflen) len = buflen - 1;
     memcpy(buf, v, len);
     buf[len] = '\0';
 }
@@ -615,31 +580,26 @@ static int mem_hget(store_t *s, const char *key, const char *field, int *found, 
     struct mobj *o;
 
     *found = 0;
-    if (obj_open((struct store_mem *)s, key, T_HASH, 0, &o, err, errlen) < 0)
-        return -1;
-    if (o == NULL || (e = hash_find(&o->u.h, field)) == NULL)
-        return 0;
+    if (obj_open((struct store_mem *)s, key, T_HASH, 0, &o, err, errlen) < 0) return -1;
+    if (o == NULL || (e = hash_find(&o->u.h, field)) == NULL) return 0;
     *found = 1;
     copy_out(buf, buflen, e->value, e->vlen);
     return 0;
 }
 
-static int mem_hset_max(store_t *s, const char *key, const char *field, int64_t value,
-                        char *err, size_t errlen)
+static int mem_hset_max(store_t *s, const char *key, const char *field, int64_t value, char *err,
+                        size_t errlen)
 {
     const struct hent *e;
     struct mobj *o;
     char buf[24];
     int64_t cur;
 
-    if (obj_open((struct store_mem *)s, key, T_HASH, 1, &o, err, errlen) < 0)
-        return -1;
+    if (obj_open((struct store_mem *)s, key, T_HASH, 1, &o, err, errlen) < 0) return -1;
     e = hash_find(&o->u.h, field);
-    if (e != NULL && store_parse_i64(e->value, e->vlen, &cur) == 0 && cur >= value)
-        return 0;
+    if (e != NULL && store_parse_i64(e->value, e->vlen, &cur) == 0 && cur >= value) return 0;
     snprintf(buf, sizeof buf, "%lld", (long long)value);
-    if (hash_set(&o->u.h, field, buf) < 0)
-        return oom(err, errlen);
+    if (hash_set(&o->u.h, field, buf) < 0) return oom(err, errlen);
     return 0;
 }
 
@@ -652,8 +612,7 @@ static int mem_hseq(store_t *s, const char *key, const char *field, int64_t ttl_
     char buf[24];
 
     (void)ttl_ms;
-    if (obj_open((struct store_mem *)s, key, T_HASH, 1, &o, err, errlen) < 0)
-        return -1;
+    if (obj_open((struct store_mem *)s, key, T_HASH, 1, &o, err, errlen) < 0) return -1;
     e = hash_find(&o->u.h, field);
     if (e != NULL && store_parse_i64(e->value, e->vlen, &n) == 0) {
         *seq = (long)n;
@@ -661,8 +620,7 @@ static int mem_hseq(store_t *s, const char *key, const char *field, int64_t ttl_
     }
     n = 0;
     e = hash_find(&o->u.h, "#n");
-    if (e != NULL && store_parse_i64(e->value, e->vlen, &n) < 0)
-        n = 0;
+    if (e != NULL && store_parse_i64(e->value, e->vlen, &n) < 0) n = 0;
     n++;
     snprintf(buf, sizeof buf, "%lld", (long long)n);
     if (hash_set(&o->u.h, "#n", buf) < 0 || hash_set(&o->u.h, field, buf) < 0)
@@ -683,8 +641,7 @@ static int mem_set(store_t *s, const char *key, const char *value, int64_t ttl_m
 
     (void)ttl_ms;
     v = malloc(len + 1);
-    if (v == NULL)
-        return oom(err, errlen);
+    if (v == NULL) return oom(err, errlen);
     memcpy(v, value, len + 1);
     obj_del(m, key);
     if (obj_open(m, key, T_STR, 1, &o, err, errlen) < 0) {
@@ -701,10 +658,8 @@ static int mem_get(store_t *s, const char *key, int *found, char *buf, size_t bu
     struct mobj *o;
 
     *found = 0;
-    if (obj_open((struct store_mem *)s, key, T_STR, 0, &o, err, errlen) < 0)
-        return -1;
-    if (o == NULL)
-        return 0;
+    if (obj_open((struct store_mem *)s, key, T_STR, 0, &o, err, errlen) < 0) return -1;
+    if (o == NULL) return 0;
     *found = 1;
     copy_out(buf, buflen, o->u.str, strlen(o->u.str));
     return 0;
@@ -720,8 +675,8 @@ static int mem_del(store_t *s, const char *key, char *err, size_t errlen)
 
 /* --- Lists ---------------------------------------------------------------- */
 
-static int mem_lpush_unique(store_t *s, const char *key, const char *entry, size_t cap,
-                            char *err, size_t errlen)
+static int mem_lpush_unique(store_t *s, const char *key, const char *entry, size_t cap, char *err,
+                            size_t errlen)
 {
     struct store_mem *m = (struct store_mem *)s;
     size_t len = strlen(entry), i;
@@ -733,30 +688,25 @@ static int mem_lpush_unique(store_t *s, const char *key, const char *entry, size
         struct mobj *cur;
 
         /* The script pushes, then deletes: only the type check remains. */
-        if (obj_open(m, key, T_LIST, 0, &cur, err, errlen) < 0)
-            return -1;
+        if (obj_open(m, key, T_LIST, 0, &cur, err, errlen) < 0) return -1;
         obj_del(m, key);
         return 0;
     }
-    if (obj_open(m, key, T_LIST, 1, &o, err, errlen) < 0)
-        return -1;
+    if (obj_open(m, key, T_LIST, 1, &o, err, errlen) < 0) return -1;
     l = &o->u.l;
     for (i = 0; i < l->n; i++)
-        if (strcmp(l->v[i], entry) == 0)
-            break;
+        if (strcmp(l->v[i], entry) == 0) break;
     if (i == l->n) {
         if (l->n == l->cap) {
             size_t ncap = l->cap != 0 ? l->cap * 2 : 8;
             char **nv = realloc(l->v, ncap * sizeof *nv);
 
-            if (nv == NULL)
-                return oom(err, errlen);
+            if (nv == NULL) return oom(err, errlen);
             l->v = nv;
             l->cap = ncap;
         }
         v = malloc(len + 1);
-        if (v == NULL)
-            return oom(err, errlen);
+        if (v == NULL) return oom(err, errlen);
         memcpy(v, entry, len + 1);
         memmove(&l->v[1], &l->v[0], l->n * sizeof *l->v);
         l->v[0] = v;
@@ -776,14 +726,11 @@ static int mem_lrange(store_t *s, const char *key, size_t max, char ***entries, 
 
     *entries = NULL;
     *n = 0;
-    if (obj_open((struct store_mem *)s, key, T_LIST, 0, &o, err, errlen) < 0)
-        return -1;
-    if (o == NULL || o->u.l.n == 0)
-        return 0;
+    if (obj_open((struct store_mem *)s, key, T_LIST, 0, &o, err, errlen) < 0) return -1;
+    if (o == NULL || o->u.l.n == 0) return 0;
     k = o->u.l.n < max ? o->u.l.n : max;
     v = calloc(k, sizeof *v);
-    if (v == NULL)
-        return oom(err, errlen);
+    if (v == NULL) return oom(err, errlen);
     for (i = 0; i < k; i++) {
         size_t len = strlen(o->u.l.v[i]);
 
@@ -817,8 +764,7 @@ static void mem_destroy(store_t *s)
     size_t i;
 
     for (i = 0; i < m->keys.cap; i++)
-        if (m->keys.slots[i].key != NULL)
-            obj_free(m->keys.slots[i].val);
+        if (m->keys.slots[i].key != NULL) obj_free(m->keys.slots[i].val);
     free(m->keys.slots);
     store_base_fini(&m->base);
     free(m);
@@ -847,8 +793,7 @@ store_t *store_mem_new(const char *prefix)
 {
     struct store_mem *m = calloc(1, sizeof *m);
 
-    if (m == NULL)
-        return NULL;
+    if (m == NULL) return NULL;
     if (store_base_init(&m->base, &mem_ops, prefix) < 0) {
         free(m);
         return NULL;

@@ -9,6 +9,7 @@
  * store remembers that and fails every call at once until store_reconnect
  * succeeds.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,12 +37,11 @@ struct store_redis {
 };
 
 /* HSET the field to value unless it holds a number >= value. */
-static const char reset_script[] =
-    "local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))\n"
-    "if cur == nil or cur < tonumber(ARGV[2]) then\n"
-    "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
-    "end\n"
-    "return 0\n";
+static const char reset_script[] = "local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))\n"
+                                   "if cur == nil or cur < tonumber(ARGV[2]) then\n"
+                                   "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+                                   "end\n"
+                                   "return 0\n";
 
 /* The 1-based position of ARGV[1] in the hash, assigned on first sight. */
 static const char seq_script[] = "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
@@ -66,10 +66,14 @@ static const char push_script[] =
 static int io_fail(struct store_redis *r, char *err, size_t errlen)
 {
     const char *why = r->c != NULL && r->c->err ? r->c->errstr : "no connection";
+    int e = errno;
 
-    if (why[0] == '\0')
-        why = "I/O error";
-    snprintf(r->lasterr, sizeof r->lasterr, "%s", why);
+    if (why[0] == '\0') why = "I/O error";
+    if (r->c != NULL && r->c->err == REDIS_ERR_IO && (e == EAGAIN || e == EWOULDBLOCK))
+        snprintf(r->lasterr, sizeof r->lasterr, "timeout after %d ms", r->timeout_ms);
+    else
+        snprintf(r->lasterr, sizeof r->lasterr, "%s", why);
+    why = r->lasterr;
     r->broken = 1;
     store_err(err, errlen, "redis: %s", why);
     return -1;
@@ -77,8 +81,7 @@ static int io_fail(struct store_redis *r, char *err, size_t errlen)
 
 static int ready(struct store_redis *r, char *err, size_t errlen)
 {
-    if (r->c != NULL && !r->broken)
-        return 0;
+    if (r->c != NULL && !r->broken) return 0;
     store_err(err, errlen, "redis: connection unusable until reconnect (%s)", r->lasterr);
     return -1;
 }
@@ -88,8 +91,7 @@ static const redisReply *error_in(const redisReply *rep)
 {
     size_t i;
 
-    if (rep->type == REDIS_REPLY_ERROR)
-        return rep;
+    if (rep->type == REDIS_REPLY_ERROR) return rep;
     if (rep->type == REDIS_REPLY_ARRAY)
         for (i = 0; i < rep->elements; i++)
             if (rep->element[i] != NULL && rep->element[i]->type == REDIS_REPLY_ERROR)
@@ -105,16 +107,13 @@ static int collect(struct store_redis *r, int n, redisReply **last, char *err, s
     redisReply *rep = NULL;
     int i, rc = 0;
 
-    if (last != NULL)
-        *last = NULL;
+    if (last != NULL) *last = NULL;
     for (i = 0; i < n; i++) {
         void *p = NULL;
         const redisReply *e;
 
-        if (redisGetReply(r->c, &p) != REDIS_OK || p == NULL)
-            return io_fail(r, err, errlen);
-        if (rep != NULL)
-            freeReplyObject(rep);
+        if (redisGetReply(r->c, &p) != REDIS_OK || p == NULL) return io_fail(r, err, errlen);
+        if (rep != NULL) freeReplyObject(rep);
         rep = p;
         e = error_in(rep);
         if (e != NULL && rc == 0) {
@@ -126,8 +125,7 @@ static int collect(struct store_redis *r, int n, redisReply **last, char *err, s
         *last = rep;
         rep = NULL;
     }
-    if (rep != NULL)
-        freeReplyObject(rep);
+    if (rep != NULL) freeReplyObject(rep);
     return rc;
 }
 
@@ -149,8 +147,7 @@ static redisReply *command(struct store_redis *r, char *err, size_t errlen, cons
     va_list ap;
     int rc;
 
-    if (ready(r, err, errlen) < 0)
-        return NULL;
+    if (ready(r, err, errlen) < 0) return NULL;
     va_start(ap, fmt);
     rc = redisvAppendCommand(r->c, fmt, ap);
     va_end(ap);
@@ -158,8 +155,7 @@ static redisReply *command(struct store_redis *r, char *err, size_t errlen, cons
         io_fail(r, err, errlen);
         return NULL;
     }
-    if (collect(r, 1, &rep, err, errlen) < 0)
-        return NULL;
+    if (collect(r, 1, &rep, err, errlen) < 0) return NULL;
     return rep;
 }
 
@@ -183,10 +179,8 @@ static char *dupn(const char *p, size_t n)
 
 static void copy_out(char *buf, size_t buflen, const char *v, size_t len)
 {
-    if (buflen == 0)
-        return;
-    if (len >= buflen)
-        len = buflen - 1;
+    if (buflen == 0) return;
+    if (len >= buflen) len = buflen - 1;
     memcpy(buf, v, len);
     buf[len] = '\0';
 }
@@ -197,15 +191,13 @@ static int strings_out(redisReply *rep, char ***out, size_t *n, char *err, size_
     char **v;
     size_t i;
 
-    if (rep->type != REDIS_REPLY_ARRAY)
-        return unexpected(rep, err, errlen);
+    if (rep->type != REDIS_REPLY_ARRAY) return unexpected(rep, err, errlen);
     if (rep->elements == 0) {
         freeReplyObject(rep);
         return 0;
     }
     v = calloc(rep->elements, sizeof *v);
-    if (v == NULL)
-        goto oom;
+    if (v == NULL) goto oom;
     for (i = 0; i < rep->elements; i++) {
         const redisReply *e = rep->element[i];
 
@@ -236,10 +228,9 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
     size_t klen = strlen(key);
     int n = 0;
 
-    if (ready(r, err, errlen) < 0)
-        return -1;
-    if (append(r, err, errlen, "ZADD %b %s %lld %b", key, klen, gt ? "GT" : "NX",
-               (long long)score, member, strlen(member)) < 0)
+    if (ready(r, err, errlen) < 0) return -1;
+    if (append(r, err, errlen, "ZADD %b %s %lld %b", key, klen, gt ? "GT" : "NX", (long long)score,
+               member, strlen(member)) < 0)
         return -1;
     n++;
     if (min_score != INT64_MIN) {
@@ -248,22 +239,19 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
             return -1;
         n++;
     }
-    if (append(r, err, errlen, "PEXPIRE %b %lld", key, klen, (long long)ttl_ms) < 0)
-        return -1;
+    if (append(r, err, errlen, "PEXPIRE %b %lld", key, klen, (long long)ttl_ms) < 0) return -1;
     n++;
     return collect(r, n, NULL, err, errlen);
 }
 
-static int redis_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count,
-                        char *err, size_t errlen)
+static int redis_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count, char *err,
+                        size_t errlen)
 {
     redisReply *rep = command((struct store_redis *)s, err, errlen, "ZCOUNT %b (%lld %lld", key,
                               strlen(key), (long long)lo, (long long)hi);
 
-    if (rep == NULL)
-        return -1;
-    if (rep->type != REDIS_REPLY_INTEGER)
-        return unexpected(rep, err, errlen);
+    if (rep == NULL) return -1;
+    if (rep->type != REDIS_REPLY_INTEGER) return unexpected(rep, err, errlen);
     *count = (long)rep->integer;
     freeReplyObject(rep);
     return 0;
@@ -277,19 +265,17 @@ static int redis_zrange(store_t *s, const char *key, int64_t lo, int64_t hi, siz
         command((struct store_redis *)s, err, errlen, "ZRANGEBYSCORE %b (%lld %lld LIMIT 0 %lld",
                 key, strlen(key), (long long)lo, (long long)hi, lim);
 
-    if (rep == NULL)
-        return -1;
+    if (rep == NULL) return -1;
     return strings_out(rep, members, n, err, errlen);
 }
 
-static int redis_zscore(store_t *s, const char *key, const char *member, int *found,
-                        int64_t *score, char *err, size_t errlen)
+static int redis_zscore(store_t *s, const char *key, const char *member, int *found, int64_t *score,
+                        char *err, size_t errlen)
 {
     redisReply *rep = command((struct store_redis *)s, err, errlen, "ZSCORE %b %b", key,
                               strlen(key), member, strlen(member));
 
-    if (rep == NULL)
-        return -1;
+    if (rep == NULL) return -1;
     if (rep->type == REDIS_REPLY_STRING) {
         if (store_parse_i64(rep->str, rep->len, score) < 0) {
             store_err(err, errlen, "redis: bad score \"%.40s\"", rep->str);
@@ -315,8 +301,7 @@ static int redis_hreplace(store_t *s, const char *key, const struct store_field 
     size_t *lens = NULL;
     int n = 0, rc = -1;
 
-    if (ready(r, err, errlen) < 0)
-        return -1;
+    if (ready(r, err, errlen) < 0) return -1;
     argv = malloc(argc * sizeof *argv);
     lens = malloc(argc * sizeof *lens);
     if (argv == NULL || lens == NULL) {
@@ -348,12 +333,10 @@ static int redis_hreplace(store_t *s, const char *key, const struct store_field 
             goto done;
         n++;
     } else if (ttl_ms > 0) {
-        if (append(r, err, errlen, "PEXPIRE %b %lld", key, klen, (long long)ttl_ms) < 0)
-            goto done;
+        if (append(r, err, errlen, "PEXPIRE %b %lld", key, klen, (long long)ttl_ms) < 0) goto done;
         n++;
     }
-    if (append(r, err, errlen, "EXEC") < 0)
-        goto done;
+    if (append(r, err, errlen, "EXEC") < 0) goto done;
     n++;
     rc = collect(r, n, NULL, err, errlen);
 done:
@@ -365,19 +348,15 @@ done:
 static int redis_hgetall(store_t *s, const char *key, store_field_fn fn, void *arg, char *err,
                          size_t errlen)
 {
-    redisReply *rep =
-        command((struct store_redis *)s, err, errlen, "HGETALL %b", key, strlen(key));
+    redisReply *rep = command((struct store_redis *)s, err, errlen, "HGETALL %b", key, strlen(key));
     size_t i;
 
-    if (rep == NULL)
-        return -1;
-    if (rep->type != REDIS_REPLY_ARRAY)
-        return unexpected(rep, err, errlen);
+    if (rep == NULL) return -1;
+    if (rep->type != REDIS_REPLY_ARRAY) return unexpected(rep, err, errlen);
     for (i = 0; i + 1 < rep->elements; i += 2) {
         const redisReply *k = rep->element[i], *v = rep->element[i + 1];
 
-        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
-            continue;
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
         if (fn(arg, k->str, k->len, v->str, v->len) < 0) {
             freeReplyObject(rep);
             store_err(err, errlen, "store: out of memory");
@@ -405,23 +384,21 @@ static int string_out(redisReply *rep, int *found, char *buf, size_t buflen, cha
 static int redis_hget(store_t *s, const char *key, const char *field, int *found, char *buf,
                       size_t buflen, char *err, size_t errlen)
 {
-    redisReply *rep = command((struct store_redis *)s, err, errlen, "HGET %b %b", key,
-                              strlen(key), field, strlen(field));
+    redisReply *rep = command((struct store_redis *)s, err, errlen, "HGET %b %b", key, strlen(key),
+                              field, strlen(field));
 
-    if (rep == NULL)
-        return -1;
+    if (rep == NULL) return -1;
     return string_out(rep, found, buf, buflen, err, errlen);
 }
 
-static int redis_hset_max(store_t *s, const char *key, const char *field, int64_t value,
-                          char *err, size_t errlen)
+static int redis_hset_max(store_t *s, const char *key, const char *field, int64_t value, char *err,
+                          size_t errlen)
 {
-    redisReply *rep = command((struct store_redis *)s, err, errlen, "EVAL %s 1 %b %b %lld",
-                              reset_script, key, strlen(key), field, strlen(field),
-                              (long long)value);
+    redisReply *rep =
+        command((struct store_redis *)s, err, errlen, "EVAL %s 1 %b %b %lld", reset_script, key,
+                strlen(key), field, strlen(field), (long long)value);
 
-    if (rep == NULL)
-        return -1;
+    if (rep == NULL) return -1;
     freeReplyObject(rep);
     return 0;
 }
@@ -433,10 +410,8 @@ static int redis_hseq(store_t *s, const char *key, const char *field, int64_t tt
         command((struct store_redis *)s, err, errlen, "EVAL %s 1 %b %b %lld", seq_script, key,
                 strlen(key), field, strlen(field), (long long)ttl_ms);
 
-    if (rep == NULL)
-        return -1;
-    if (rep->type != REDIS_REPLY_INTEGER)
-        return unexpected(rep, err, errlen);
+    if (rep == NULL) return -1;
+    if (rep->type != REDIS_REPLY_INTEGER) return unexpected(rep, err, errlen);
     *seq = (long)rep->integer;
     freeReplyObject(rep);
     return 0;
@@ -450,19 +425,17 @@ static int redis_set(store_t *s, const char *key, const char *value, int64_t ttl
     redisReply *rep = command((struct store_redis *)s, err, errlen, "SET %b %b PX %lld", key,
                               strlen(key), value, strlen(value), (long long)ttl_ms);
 
-    if (rep == NULL)
-        return -1;
+    if (rep == NULL) return -1;
     freeReplyObject(rep);
     return 0;
 }
 
-static int redis_get(store_t *s, const char *key, int *found, char *buf, size_t buflen,
-                     char *err, size_t errlen)
+static int redis_get(store_t *s, const char *key, int *found, char *buf, size_t buflen, char *err,
+                     size_t errlen)
 {
     redisReply *rep = command((struct store_redis *)s, err, errlen, "GET %b", key, strlen(key));
 
-    if (rep == NULL)
-        return -1;
+    if (rep == NULL) return -1;
     return string_out(rep, found, buf, buflen, err, errlen);
 }
 
@@ -470,21 +443,19 @@ static int redis_del(store_t *s, const char *key, char *err, size_t errlen)
 {
     redisReply *rep = command((struct store_redis *)s, err, errlen, "DEL %b", key, strlen(key));
 
-    if (rep == NULL)
-        return -1;
+    if (rep == NULL) return -1;
     freeReplyObject(rep);
     return 0;
 }
 
-static int redis_lpush_unique(store_t *s, const char *key, const char *entry, size_t cap,
-                              char *err, size_t errlen)
+static int redis_lpush_unique(store_t *s, const char *key, const char *entry, size_t cap, char *err,
+                              size_t errlen)
 {
     long long c = cap > (size_t)LIST_CAP_MAX ? LIST_CAP_MAX : (long long)cap;
     redisReply *rep = command((struct store_redis *)s, err, errlen, "EVAL %s 1 %b %b %lld",
                               push_script, key, strlen(key), entry, strlen(entry), c);
 
-    if (rep == NULL)
-        return -1;
+    if (rep == NULL) return -1;
     freeReplyObject(rep);
     return 0;
 }
@@ -493,11 +464,10 @@ static int redis_lrange(store_t *s, const char *key, size_t max, char ***entries
                         char *err, size_t errlen)
 {
     long long last = max > (size_t)LLONG_MAX ? LLONG_MAX - 1 : (long long)max - 1;
-    redisReply *rep = command((struct store_redis *)s, err, errlen, "LRANGE %b 0 %lld", key,
-                              strlen(key), last);
+    redisReply *rep =
+        command((struct store_redis *)s, err, errlen, "LRANGE %b 0 %lld", key, strlen(key), last);
 
-    if (rep == NULL)
-        return -1;
+    if (rep == NULL) return -1;
     return strings_out(rep, entries, n, err, errlen);
 }
 
@@ -511,8 +481,7 @@ static int redis_connect(struct store_redis *r, char *err, size_t errlen)
     redisContext *c;
     redisReply *rep;
 
-    if (r->c != NULL)
-        redisFree(r->c);
+    if (r->c != NULL) redisFree(r->c);
     r->c = NULL;
     r->broken = 1;
     tv.tv_sec = r->timeout_ms / 1000;
@@ -523,8 +492,7 @@ static int redis_connect(struct store_redis *r, char *err, size_t errlen)
         snprintf(r->lasterr, sizeof r->lasterr, "connect %s:%d: %s", r->host, r->port,
                  c != NULL ? c->errstr : "out of memory");
         store_err(err, errlen, "redis: %s", r->lasterr);
-        if (c != NULL)
-            redisFree(c);
+        if (c != NULL) redisFree(c);
         return -1;
     }
     if (r->timeout_ms > 0 && redisSetTimeout(c, tv) != REDIS_OK) {
@@ -537,14 +505,12 @@ static int redis_connect(struct store_redis *r, char *err, size_t errlen)
     r->broken = 0;
     if (r->password != NULL && r->password[0] != '\0') {
         rep = command(r, err, errlen, "AUTH %b", r->password, strlen(r->password));
-        if (rep == NULL)
-            goto fail;
+        if (rep == NULL) goto fail;
         freeReplyObject(rep);
     }
     if (r->db != 0) {
         rep = command(r, err, errlen, "SELECT %d", r->db);
-        if (rep == NULL)
-            goto fail;
+        if (rep == NULL) goto fail;
         freeReplyObject(rep);
     }
     return 0;
@@ -567,8 +533,7 @@ static void redis_destroy(store_t *s)
 {
     struct store_redis *r = (struct store_redis *)s;
 
-    if (r->c != NULL)
-        redisFree(r->c);
+    if (r->c != NULL) redisFree(r->c);
     free(r->host);
     free(r->password);
     store_base_fini(&r->base);
@@ -619,8 +584,7 @@ store_t *store_redis_new(const char *host, int port, const char *password, int d
         store_err(err, errlen, "store: out of memory");
         goto fail;
     }
-    if (redis_connect(r, err, errlen) < 0)
-        goto fail;
+    if (redis_connect(r, err, errlen) < 0) goto fail;
     return &r->base;
 fail:
     redis_destroy(&r->base);

@@ -88,6 +88,10 @@ int store_window_members(store_t *s, const char *scope, const char *name, int64_
                          int64_t hi_us, size_t max, char ***members, size_t *n, char *err,
                          size_t errlen);
 
+/* *found = 1 and *ts_us = the member's time, or *found = 0. */
+int store_window_score(store_t *s, const char *scope, const char *name, const char *member,
+                       int *found, int64_t *ts_us, char *err, size_t errlen);
+
 /* --- Distinct counts: each member keeps the latest time it was seen ----- */
 int store_distinct_add(store_t *s, const char *scope, const char *name, const char *member,
                        int64_t ts_us, int64_t keep_us, char *err, size_t errlen);

@@ -22,37 +22,6 @@ static rule_expr_t *node(expr_op_t op, const token_t *at)
 }
 
 
-/* Canonical text of a source slice: comments removed, runs of whitespace
- * made one space. It names a counter's filter in its state key. */
-static char *canonical(const char *s, const char *e)
-{
-    char *out = malloc((size_t)(e - s) + 1);
-    size_t n = 0;
-    int space = 0, instr = 0;
-    if (!out)
-        return NULL;
-    for (; s < e; s++) {
-        if (!instr && *s == '#') {
-            while (s < e && *s != '\n')
-                s++;
-            space = 1;
-            continue;
-        }
-        if (*s == '"' && (n == 0 || out[n - 1] != '\\'))
-            instr = !instr;
-        if (!instr && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')) {
-            space = 1;
-            continue;
-        }
-        if (space && n > 0)
-            out[n++] = ' ';
-        space = 0;
-        out[n++] = *s;
-    }
-    out[n] = '\0';
-    return out;
-}
-
 static uint32_t fnv1a(const char *s)
 {
     uint32_t h = 2166136261u;
@@ -116,24 +85,18 @@ static rule_expr_t *parse_counter(parser_t *p, int distinct)
             goto fail;
         }
         event_type_t saved = p->ctx_type;
-        const char *fstart = p->tok.start;
         p->ctx_type = c.type;
         p->in_filter = 1;
+        p->canon_on = 1;
+        p->canon_len = 0;
+        p->canon[0] = '\0';
         c.filter = parser_cond(p);
+        p->canon_on = 0;
         p->in_filter = 0;
         p->ctx_type = saved;
         if (!c.filter)
             goto fail;
-        const char *fend = p->tok.start;
-        /* Trim back to the end of the filter's last token. */
-        while (fend > fstart && (fend[-1] == ' ' || fend[-1] == '\n' || fend[-1] == '\t' ||
-                                 fend[-1] == '\r'))
-            fend--;
-        char *canon = canonical(fstart, fend);
-        if (canon) {
-            snprintf(b, sizeof b, "%08x", fnv1a(canon));
-            free(canon);
-        }
+        snprintf(b, sizeof b, "%08x", fnv1a(p->canon));
     } else {
         b[0] = '\0';
     }
@@ -492,8 +455,17 @@ static rule_expr_t *parse_test(parser_t *p)
         if (!e->re) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(errcode, msg, sizeof msg);
-            parser_error(p, p->tok.line, p->tok.col + 1 + (int)off, "bad regular expression at offset %zu: %s",
-                 (size_t)off, (const char *)msg);
+            /* The column of the offset in the source, where \\ and \" are two
+             * characters for one of the pattern. */
+            int col = p->tok.col + 1;
+            const char *q = p->tok.start + 1;
+            for (PCRE2_SIZE i = 0; i < off && *q; i++) {
+                int w = (q[0] == '\\' && (q[1] == '"' || q[1] == '\\')) ? 2 : 1;
+                q += w;
+                col += w;
+            }
+            parser_error(p, p->tok.line, col, "bad regular expression at offset %zu: %s",
+                         (size_t)off, (const char *)msg);
             parser_next(p);
             goto fail;
         }

@@ -116,7 +116,7 @@ int64_t rules_duration_parse(const char *s, size_t len)
                 return -1;
             n = n * 10 + (s[i++] - '0');
         }
-        int64_t unit;
+        int64_t unit, prev_total = total;
         if (i + 1 < len && s[i] == 'm' && s[i + 1] == 's') {
             unit = 1000;
             i += 2;
@@ -133,6 +133,8 @@ int64_t rules_duration_parse(const char *s, size_t len)
         } else {
             return -1;
         }
+        if (n > (INT64_MAX - prev_total) / unit)
+            return -2; /* too long */
         total += n * unit;
     }
     return total;
@@ -154,8 +156,10 @@ char *rules_duration_format(int64_t us, char *buf, size_t len)
     for (size_t i = 0; i < sizeof units / sizeof units[0] && us > 0; i++) {
         if (us >= units[i].us) {
             int n = snprintf(buf + o, len - o, "%lld%s", (long long)(us / units[i].us), units[i].u);
-            if (n < 0 || (size_t)n >= len - o)
+            if (n < 0 || (size_t)n >= len - o) {
+                buf[o] = '\0'; /* never half a unit */
                 break;
+            }
             o += (size_t)n;
             us %= units[i].us;
         }
@@ -228,6 +232,11 @@ void lexer_next(lexer_t *lx, token_t *t)
             return;
         }
         t->us = rules_duration_parse(s, t->len);
+        if (t->us == -2) {
+            lex_error(lx, t->line, t->col, "duration \"%.*s\" is too long", (int)t->len, s);
+            t->kind = TOK_ERROR;
+            return;
+        }
         if (t->us < 0) {
             lex_error(lx, t->line, t->col,
                       "bad duration \"%.*s\": write a number and a unit: ms, s, m, h, d or w "
@@ -317,6 +326,18 @@ void lexer_next(lexer_t *lx, token_t *t)
         } else {
             t->kind = c == '<' ? TOK_LT : TOK_GT;
         }
+        return;
+    case '&':
+        if (n1 == '&')
+            lx->p++;
+        lex_error(lx, t->line, t->col, "unexpected '&': write and");
+        t->kind = TOK_ERROR;
+        return;
+    case '|':
+        if (n1 == '|')
+            lx->p++;
+        lex_error(lx, t->line, t->col, "unexpected '|': write or");
+        t->kind = TOK_ERROR;
         return;
     default:
         break;

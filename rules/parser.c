@@ -33,11 +33,22 @@
 
 void parser_next(parser_t *p)
 {
+    /* The canonical text of a filter: its tokens joined by one space, so
+     * that a filter's state survives reformatting. */
+    if (p->canon_on && p->tok.kind != TOK_EOF && p->canon_len + p->tok.len + 2 < sizeof p->canon) {
+        if (p->canon_len)
+            p->canon[p->canon_len++] = ' ';
+        memcpy(p->canon + p->canon_len, p->tok.start, p->tok.len);
+        p->canon_len += p->tok.len;
+        p->canon[p->canon_len] = '\0';
+    }
     free(p->tok.str);
     lexer_next(&p->lx, &p->tok);
     if (p->tok.kind == TOK_ERROR) {
         p->errors++;
-        /* Skip bad tokens; the lexer reported them. */
+        p->lex_failed = 1;
+        /* Skip bad tokens; the lexer reported them, and the parser's error
+         * that follows would only repeat it. */
         while (p->tok.kind == TOK_ERROR) {
             free(p->tok.str);
             lexer_next(&p->lx, &p->tok);
@@ -47,6 +58,11 @@ void parser_next(parser_t *p)
 
 void parser_error(parser_t *p, int line, int col, const char *fmt, ...)
 {
+    if (p->lex_failed) {
+        p->lex_failed = 0;
+        p->errors++;
+        return;
+    }
     va_list ap;
     va_start(ap, fmt);
     diag_vat(p->diag, p->lx.src, p->name, line, col, fmt, ap);
@@ -203,12 +219,26 @@ static int check_new_name(parser_t *p, const token_t *t, const char *what)
                      what, tok_desc(t, b, sizeof b));
         return -1;
     }
+    static const char *const reserved[] = {
+        "rule", "request", "set", "breaker", "end", "on", "when", "mode", "action", "severity",
+        "reason", "duration", "cooldown", "reset", "and", "or", "not", "in", "is", "matches",
+        "present", "missing", "count", "distinct", "of", "by", "within", "where", "true", "false",
+        "from", "keep", "add", "blocks", "per"};
     char *s = tok_text(t);
-    int clash = !s || event_field_from_name(s) >= 0 || builder_find_request(p->b, s, t->len) >= 0 ||
-                builder_find_set(p->b, s) >= 0;
+    const char *clash = NULL;
+    if (!s)
+        return -1;
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (strcmp(s, reserved[i]) == 0)
+            clash = "a word of the language";
+    if (!clash && event_field_from_name(s) >= 0)
+        clash = "a field name";
+    if (!clash && builder_find_request(p->b, s, t->len) >= 0)
+        clash = "a request declared before";
+    if (!clash && builder_find_set(p->b, s) >= 0)
+        clash = "a set declared before";
     if (clash)
-        parser_error(p, t->line, t->col, "\"%s\" is already a field, request or set name",
-                     s ? s : "");
+        parser_error(p, t->line, t->col, "%s name \"%s\" is %s", what, s, clash);
     free(s);
     return clash ? -1 : 0;
 }
@@ -320,10 +350,12 @@ static int parse_breaker(parser_t *p)
         parser_duration(p, "the breaker's period", WINDOW_MIN_US, 86400000000LL, &per) < 0)
         return -1;
     if (p->b->breaker_seen) {
-        parser_error(p, at.line, at.col, "a second breaker: the pack has one");
+        parser_error(p, at.line, at.col, "a second breaker: a pack has one, declared at %s",
+                     p->b->breaker_at);
         return -1;
     }
     p->b->breaker_seen = 1;
+    snprintf(p->b->breaker_at, sizeof p->b->breaker_at, "%s:%d:%d", p->name, at.line, at.col);
     p->b->rs->breaker.max = max;
     p->b->rs->breaker.per_us = per;
     return 0;
@@ -385,7 +417,7 @@ static int parse_rule(parser_t *p)
     rule_t r;
     memset(&r, 0, sizeof r);
     r.uses_request = -1;
-    int has_kind = 0, has_sev = 0, has_on = 0;
+    int has_kind = 0, has_sev = 0, has_on = 0, dur_line = 0, dur_col = 0;
     token_t rt = p->tok;
     rt.str = NULL;
     parser_next(p);
@@ -401,8 +433,10 @@ static int parse_rule(parser_t *p)
     r.file = strdup(p->name);
     r.line = rt.line;
     p->rule = &r;
-    if (builder_find_rule(p->b, r.id) >= 0)
-        parser_error(p, idt.line, idt.col, "rule \"%s\" is defined twice", r.id);
+    int dup = builder_find_rule(p->b, r.id);
+    if (dup >= 0)
+        parser_error(p, idt.line, idt.col, "rule \"%s\" is defined twice (first at %s:%d)", r.id,
+                     p->b->rs->rules[dup].file, p->b->rs->rules[dup].line);
     parser_next(p);
     size_t errors_before = p->diag->count;
     while (!tok_is(&p->tok, "end")) {
@@ -410,6 +444,12 @@ static int parse_rule(parser_t *p)
         ct.str = NULL;
         if (p->tok.kind == TOK_EOF) {
             parser_error(p, rt.line, rt.col, "rule \"%s\" has no \"end\"", r.id);
+            goto fail;
+        }
+        if (tok_is(&p->tok, "rule") || tok_is(&p->tok, "request") || tok_is(&p->tok, "set") ||
+            tok_is(&p->tok, "breaker")) {
+            parser_error(p, rt.line, rt.col, "rule \"%s\" has no \"end\" before the next %.*s",
+                         r.id, (int)p->tok.len, p->tok.start);
             goto fail;
         }
         if (!has_on && !tok_is(&p->tok, "on")) {
@@ -477,6 +517,8 @@ static int parse_rule(parser_t *p)
             p->tok.str = NULL;
             parser_next(p);
         } else if (tok_is(&p->tok, "duration")) {
+            dur_line = ct.line;
+            dur_col = ct.col;
             parser_next(p);
             if (parser_duration(p, "a block's duration", 60000000LL, WINDOW_MAX_US,
                                 &r.duration_us) < 0)
@@ -501,13 +543,22 @@ static int parse_rule(parser_t *p)
     }
     parser_next(p); /* end */
     if (!has_kind)
-        parser_error(p, rt.line, rt.col, "rule \"%s\" has no \"action\"", r.id);
+        parser_error(p, rt.line, rt.col,
+                     "rule \"%s\" has no \"action\": add action alert, block_identity or "
+                     "block_authenticator",
+                     r.id);
     if (!has_sev)
-        parser_error(p, rt.line, rt.col, "rule \"%s\" has no \"severity\"", r.id);
+        parser_error(p, rt.line, rt.col,
+                     "rule \"%s\" has no \"severity\": add severity low, medium or high", r.id);
     if (!r.reason)
-        parser_error(p, rt.line, rt.col, "rule \"%s\" has no \"reason\"", r.id);
+        parser_error(p, rt.line, rt.col,
+                     "rule \"%s\" has no \"reason\": add reason \"...\", the sentence the "
+                     "person reads",
+                     r.id);
     if (r.duration_us && r.kind == KIND_ALERT)
-        parser_error(p, rt.line, rt.col, "rule \"%s\": only blocks have a duration", r.id);
+        parser_error(p, dur_line, dur_col,
+                     "an alert has no duration: only block_identity and block_authenticator "
+                     "rules have one");
     if (p->diag->count != errors_before)
         goto fail_noresync;
     struct ruleset *rs = p->b->rs;
@@ -543,6 +594,7 @@ size_t rules_builder_add(rules_builder_t *b, const char *text, const char *name,
     while (p.tok.kind != TOK_EOF) {
         char tb[64];
         int rc;
+        p.lex_failed = 0;
         if (tok_is(&p.tok, "rule"))
             rc = parse_rule(&p);
         else if (tok_is(&p.tok, "request"))
@@ -560,9 +612,12 @@ size_t rules_builder_add(rules_builder_t *b, const char *text, const char *name,
         }
         if (rc < 0)
             resync(&p);
-        if (diag->count - before > 100)
+        if (diag->count - before > 100) {
+            diag_plain(diag, "%s: too many errors; stopped", name);
             break;
+        }
     }
     free(p.tok.str);
+    b->errors += diag->count - before;
     return diag->count - before;
 }

@@ -79,6 +79,8 @@ struct ruleset {
 struct rules_builder {
     struct ruleset *rs;
     int breaker_seen;
+    char breaker_at[300]; /* FILE:LINE:COL of the breaker */
+    size_t errors;        /* errors of this builder's sources */
 };
 
 /* Adds a counter or merges it with an equal one (same name); returns its
@@ -98,6 +100,10 @@ typedef struct parser {
     event_type_t ctx_type; /* event type that fields refer to in the current expression */
     int in_filter;         /* inside a count filter: no counts, no requests, no sets */
     rule_t *rule;          /* the rule being parsed, if any */
+    int lex_failed;        /* the lexer reported an error the parser should not repeat */
+    int canon_on;          /* collecting the canonical text of a filter */
+    char canon[1024];
+    size_t canon_len;
 } parser_t;
 
 /* Parser helpers (parser.c), used by expr.c. */

@@ -141,8 +141,9 @@ void ruleset_free(ruleset_t *rs)
 ruleset_t *rules_builder_finish(rules_builder_t *b, rules_diag_t *diag)
 {
     ruleset_t *rs = b->rs;
+    size_t errors = b->errors;
     free(b);
-    if (diag->count > 0) {
+    if (errors > 0) {
         ruleset_free(rs);
         return NULL;
     }
@@ -227,10 +228,13 @@ ruleset_t *rules_load_dir(const char *dir, rules_diag_t *diag)
                 break;
             names = nn;
         }
-        names[n++] = strdup(de->d_name);
+        if (!(names[n] = strdup(de->d_name)))
+            break;
+        n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp_str);
     rules_builder_t *b = rules_builder_new();
     for (size_t i = 0; i < n; i++) {
         char path[4096];
@@ -238,6 +242,8 @@ ruleset_t *rules_load_dir(const char *dir, rules_diag_t *diag)
         char *text = read_file(path, diag);
         if (text && b)
             rules_builder_add(b, text, path, diag);
+        else if (b)
+            b->errors++;
         free(text);
         free(names[i]);
     }
@@ -245,6 +251,11 @@ ruleset_t *rules_load_dir(const char *dir, rules_diag_t *diag)
     if (!b) {
         diag_plain(diag, "out of memory");
         return NULL;
+    }
+    if (n == 0) {
+        /* A wrong rules.dir must not silently turn detection off. */
+        diag_plain(diag, "%s: no *.rules files", dir);
+        b->errors++;
     }
     return rules_builder_finish(b, diag);
 }

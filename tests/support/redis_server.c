@@ -49,13 +49,11 @@ static void remove_dir(const char *dir)
     struct dirent *de;
     DIR *d;
 
-    if (dir[0] == '\0')
-        return;
+    if (dir[0] == '\0') return;
     d = opendir(dir);
     if (d != NULL) {
         while ((de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
             snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
             unlink(path);
         }
@@ -117,8 +115,7 @@ static void live_remove(pid_t pid)
     int i;
 
     for (i = 0; i < MAX_LIVE; i++)
-        if (live[i].pid == pid)
-            live[i].pid = 0;
+        if (live[i].pid == pid) live[i].pid = 0;
 }
 
 /* A port the kernel just handed out on 127.0.0.1, or -1. */
@@ -129,8 +126,7 @@ static int free_port(void)
     int fd, port = -1;
 
     fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -152,19 +148,16 @@ static int answers_ping(int port, pid_t pid)
     char want[48];
     int ok = 0;
 
-    if (c == NULL)
-        return 0;
+    if (c == NULL) return 0;
     if (!c->err && redisSetTimeout(c, tv) == REDIS_OK) {
         rep = redisCommand(c, "PING");
         ok = rep != NULL && rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0;
-        if (rep != NULL)
-            freeReplyObject(rep);
+        if (rep != NULL) freeReplyObject(rep);
         if (ok) {
             snprintf(want, sizeof want, "process_id:%ld\r\n", (long)pid);
             rep = redisCommand(c, "INFO server");
             ok = rep != NULL && rep->type == REDIS_REPLY_STRING && strstr(rep->str, want);
-            if (rep != NULL)
-                freeReplyObject(rep);
+            if (rep != NULL) freeReplyObject(rep);
         }
     }
     redisFree(c);
@@ -179,8 +172,7 @@ static void exec_server(const test_redis_t *r, pid_t parent)
 #ifdef __linux__
     prctl(PR_SET_PDEATHSIG, SIGTERM);
 #endif
-    if (getppid() != parent)
-        _exit(1);
+    if (getppid() != parent) _exit(1);
     snprintf(portstr, sizeof portstr, "%d", r->port);
     snprintf(log, sizeof log, "%s/redis.log", r->dir);
     fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -189,12 +181,11 @@ static void exec_server(const test_redis_t *r, pid_t parent)
         dup2(fd, STDERR_FILENO);
     }
     fd = open("/dev/null", O_RDONLY);
-    if (fd >= 0)
-        dup2(fd, STDIN_FILENO);
+    if (fd >= 0) dup2(fd, STDIN_FILENO);
     for (fd = 3; fd < 1024; fd++)
         close(fd);
-    execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", portstr, "--save",
-           "", "--appendonly", "no", "--dir", r->dir, "--daemonize", "no", (char *)NULL);
+    execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", portstr, "--save", "",
+           "--appendonly", "no", "--dir", r->dir, "--daemonize", "no", (char *)NULL);
     _exit(127);
 }
 
@@ -205,8 +196,7 @@ int test_redis_start_port(test_redis_t *r, int port)
     int waited = 0, status;
 
     memset(r, 0, sizeof *r);
-    if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 200)
-        tmp = "/tmp";
+    if (tmp == NULL || tmp[0] == '\0' || strlen(tmp) > 200) tmp = "/tmp";
     snprintf(r->dir, sizeof r->dir, "%s/test-redis-XXXXXX", tmp);
     if (mkdtemp(r->dir) == NULL) {
         fprintf(stderr, "test_redis: mkdtemp %s: %s\n", r->dir, strerror(errno));
@@ -220,20 +210,18 @@ int test_redis_start_port(test_redis_t *r, int port)
         fprintf(stderr, "test_redis: fork: %s\n", strerror(errno));
         goto fail;
     }
-    if (pid == 0)
-        exec_server(r, parent);
+    if (pid == 0) exec_server(r, parent);
     r->pid = pid;
     live_add(r);
     while (waited < READY_MS) {
         if (waitpid(pid, &status, WNOHANG) == pid) {
-            fprintf(stderr, "test_redis: redis-server on port %d exited (see %s/redis.log)\n",
-                    port, r->dir);
+            fprintf(stderr, "test_redis: redis-server on port %d exited (see %s/redis.log)\n", port,
+                    r->dir);
             live_remove(pid);
             r->pid = 0;
             goto fail;
         }
-        if (answers_ping(port, pid))
-            return 0;
+        if (answers_ping(port, pid)) return 0;
         sleep_ms(20);
         waited += 20;
     }
@@ -253,8 +241,7 @@ int test_redis_start(test_redis_t *r)
 
     for (i = 0; i < START_TRIES; i++) {
         port = free_port();
-        if (port > 0 && test_redis_start_port(r, port) == 0)
-            return 0;
+        if (port > 0 && test_redis_start_port(r, port) == 0) return 0;
     }
     fprintf(stderr, "test_redis: cannot start redis-server\n");
     return -1;
@@ -262,8 +249,7 @@ int test_redis_start(test_redis_t *r)
 
 void test_redis_stop(test_redis_t *r)
 {
-    if (r == NULL)
-        return;
+    if (r == NULL) return;
     if (r->pid > 0) {
         kill_wait(r->pid);
         live_remove(r->pid);

@@ -6,8 +6,10 @@
  *   kafka_mock [--brokers N] [--topic NAME:PARTITIONS]... [--port-file FILE]
  *
  * It prints "BOOTSTRAP=host:port,..." on stdout once the cluster listens, and
- * writes the same bootstrap list to FILE (through FILE.tmp and rename(), so a
- * reader never sees half of it).
+ * writes the same bootstrap list as one line to FILE (through FILE.tmp and
+ * rename(), so a reader never sees half of it; removed again at a clean exit).
+ * Topics get min(N, 3) replicas; the mock also creates unknown topics on
+ * first use, with 4 partitions.
  *
  * Fault injection: while stdin is open, one command per line, each answered
  * with "OK" or "ERR reason" on stdout:
@@ -15,13 +17,18 @@
  *   broker down ID                  broker ID refuses and closes connections
  *   broker up ID                    broker ID accepts connections again
  *   broker rtt ID MS                broker ID delays every response by MS ms
- *   errors APIKEY ERRNAME COUNT     the next COUNT requests of APIKEY fail
- *                                   with ERRNAME (e.g. "errors Produce
- *                                   NOT_LEADER_FOR_PARTITION 3")
+ *   errors APIKEY ERRNAME COUNT     the next COUNT requests of APIKEY, to
+ *                                   any broker, fail with ERRNAME (e.g.
+ *                                   "errors Produce NOT_LEADER_FOR_PARTITION 3")
+ *
+ * APIKEY is a Kafka API name (Produce, Fetch, OffsetCommit, JoinGroup, ...) or
+ * number; ERRNAME a broker error name from rdkafka.h, with or without the
+ * RD_KAFKA_RESP_ERR_ prefix, or its number.
  *
  * End of stdin only stops the reading of commands; the cluster keeps running.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -264,15 +271,15 @@ static int port_file_write(const char *path, const char *bootstraps)
         return -1;
     }
     f = fopen(tmp, "w");
-    if (f == NULL) goto out;
+    if (f == NULL) goto fail;
     if (fprintf(f, "%s\n", bootstraps) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
         fclose(f);
-        goto out;
+        goto fail;
     }
-    if (fclose(f) != 0) goto out;
-    if (rename(tmp, path) != 0) goto out;
+    if (fclose(f) != 0) goto fail;
+    if (rename(tmp, path) != 0) goto fail;
     return 0;
-out:
+fail:
     fprintf(stderr, "kafka_mock: %s: %s\n", tmp, strerror(errno));
     unlink(tmp);
     return -1;
@@ -362,6 +369,14 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+
+    /* A closed stdin must not let a librdkafka socket become fd 0 and be
+     * read as commands. */
+    if (fcntl(STDIN_FILENO, F_GETFD) == -1 && errno == EBADF &&
+        open("/dev/null", O_RDONLY) != STDIN_FILENO) {
+        fprintf(stderr, "kafka_mock: /dev/null: %s\n", strerror(errno));
+        goto out;
+    }
 
     /* librdkafka blocks signals in its own threads, so they reach this one. */
     conf = rd_kafka_conf_new();

@@ -7,9 +7,21 @@
  *                      [--count N] [--idle-ms MS] [--timeout-ms MS]
  *                      [--format value|json] [-X KEY=VALUE]...
  *
- * produce sends each non-empty line of FILE (JSON Lines) as one message,
- * keyed by the line's top-level "identity" string when it has one.
- * consume prints each message's value, or one JSON object per message.
+ * produce sends each non-empty line of FILE (default stdin; JSON Lines, up to
+ * 16 MiB a line) as one message, keyed by the line's top-level "identity"
+ * string when it has one (--raw: never parsed, no key), with the -H headers.
+ * The producer is idempotent with acks=all. It prints "produced N" (messages
+ * delivered) on stderr and exits 1 if any line was not delivered.
+ *
+ * consume joins group G (default "kafka_tool-PID-TIME"; offsets auto-committed,
+ * auto.offset.reset=earliest; --from-beginning also overrides committed
+ * offsets) and prints each value followed by "\n", or with --format json one
+ * {"topic","partition","offset","key","value","headers"} object per line
+ * (bytes that are not UTF-8 become U+FFFD). It stops after --count messages,
+ * after --idle-ms (3000) without a message while partitions are assigned, or
+ * at --timeout-ms (60000). Exit 0, or 2 when --count was not reached.
+ *
+ * -X KEY=VALUE sets any librdkafka property, after the defaults.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -180,11 +192,30 @@ static rd_kafka_headers_t *headers_build(const struct options *o)
 }
 
 /*
+ * Returns a copy of the top-level "identity" string of a JSON object line,
+ * or NULL when the line has none. The caller frees the copy.
+ */
+static char *identity_key(const char *line, size_t len, size_t *keylen)
+{
+    json_t *doc = json_loadb(line, len, 0, NULL);
+    json_t *id = json_object_get(doc, "identity");
+    char *key = NULL;
+
+    if (json_is_string(id)) {
+        *keylen = json_string_length(id);
+        key = malloc(*keylen + 1);
+        if (key != NULL) memcpy(key, json_string_value(id), *keylen + 1);
+    }
+    json_decref(doc);
+    return key;
+}
+
+/*
  * Produces one message, waiting while the local queue is full. Returns 0 when
  * librdkafka took the message (delivery is reported later), -1 otherwise.
  */
 static int produce_one(rd_kafka_t *rk, const struct options *o, const rd_kafka_headers_t *hdrs,
-                       char *line, size_t len, const char *key, size_t keylen)
+                       char *line, size_t len, char *key, size_t keylen)
 {
     rd_kafka_resp_err_t err;
 
@@ -253,9 +284,8 @@ static int cmd_produce(const struct options *o)
     conf = NULL; /* owned by rk */
 
     while (!stop_requested && (len = getline(&line, &cap, in)) != -1) {
-        const char *key = NULL;
+        char *key = NULL;
         size_t keylen = 0;
-        json_t *doc = NULL;
 
         lineno++;
         if (len > 0 && line[len - 1] == '\n') line[--len] = '\0';
@@ -267,19 +297,9 @@ static int cmd_produce(const struct options *o)
             rejected++;
             continue;
         }
-        if (!o->raw) {
-            doc = json_loadb(line, (size_t)len, 0, NULL);
-            if (json_is_object(doc)) {
-                json_t *id = json_object_get(doc, "identity");
-
-                if (json_is_string(id)) {
-                    key = json_string_value(id);
-                    keylen = json_string_length(id);
-                }
-            }
-        }
+        if (!o->raw) key = identity_key(line, (size_t)len, &keylen);
         if (produce_one(rk, o, hdrs, line, (size_t)len, key, keylen) != 0) rejected++;
-        json_decref(doc);
+        free(key);
     }
     if (ferror(in) && !stop_requested)
         fprintf(stderr, "kafka_tool: %s: %s\n", o->input ? o->input : "stdin", strerror(errno));
@@ -305,8 +325,9 @@ out:
 /* ---- consume ---- */
 
 /*
- * Adds s as a JSON string; bytes that are not UTF-8 become U+FFFD, so that a
- * binary value still gives a valid JSON line. Returns a new reference or NULL.
+ * Returns data as a new JSON string (JSON null for NULL data); bytes that are
+ * not UTF-8 become U+FFFD, so that a binary value still gives a valid JSON
+ * line. The caller owns the reference; NULL when out of memory.
  */
 static json_t *json_string_lossy(const void *data, size_t len)
 {
@@ -417,9 +438,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     int i;
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        /* --from-beginning overrides committed offsets, not only their absence. */
+        /* --from-beginning overrides committed offsets, not only their
+         * absence; only at the first assignment, so that a later rebalance
+         * does not replay the partitions. */
         for (i = 0; cs->from_beginning && i < parts->cnt; i++)
             parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        cs->from_beginning = 0;
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
         else
@@ -427,10 +451,20 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         cs->assigned = 1;
         cs->assigned_at = now_ms();
     } else {
+        rd_kafka_topic_partition_list_t *left = NULL;
+
         if (cooperative)
             error = rd_kafka_incremental_unassign(rk, parts);
         else
             rerr = rd_kafka_assign(rk, NULL);
+        /* Idle time only counts while partitions are held: a rebalance can
+         * take session.timeout.ms on the mock cluster. */
+        if (cooperative && rd_kafka_assignment(rk, &left) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            cs->assigned = left->cnt > 0;
+            rd_kafka_topic_partition_list_destroy(left);
+        } else {
+            cs->assigned = 0;
+        }
     }
     if (error != NULL) {
         fprintf(stderr, "kafka_tool: rebalance: %s\n", rd_kafka_error_string(error));
@@ -552,7 +586,7 @@ static int options_parse(int argc, char **argv, int produce, struct options *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
+    int c, longidx = 0;
 
     memset(o, 0, sizeof(*o));
     o->count = -1;
@@ -561,13 +595,16 @@ static int options_parse(int argc, char **argv, int produce, struct options *o)
     o->format = FORMAT_VALUE;
     opterr = 1;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "b:t:X:H:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:t:X:H:h", longopts, &longidx)) != -1) {
         int for_produce = c == OPT_RAW || c == 'H';
         int for_consume = c >= OPT_GROUP && c <= OPT_FORMAT;
 
         if ((produce && for_consume) || (!produce && for_produce)) {
-            fprintf(stderr, "kafka_tool: %s is not an option of %s\n", argv[optind - 1],
-                    produce ? "produce" : "consume");
+            if (c == 'H')
+                fprintf(stderr, "kafka_tool: -H is not an option of consume\n");
+            else
+                fprintf(stderr, "kafka_tool: --%s is not an option of %s\n", longopts[longidx].name,
+                        produce ? "produce" : "consume");
             return -1;
         }
         switch (c) {

@@ -1,0 +1,1169 @@
+/* test_store.c - the contract suite of the state store.
+ *
+ * The same tests run against the memory store and against the Redis store
+ * (a redis-server started by the suite on a free loopback port, flushed
+ * before each test). Redis-only tests then check the key names of
+ * contract/actions.md, the TTLs, and what happens when the server stops or
+ * hangs. A differential test drives both stores with the same random
+ * operations and compares every answer.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "store.h"
+#include "../support/redis_server.h"
+
+#define T0 1795514400000000LL /* 2026-11-24T10:00:00Z */
+#define SEC 1000000LL
+#define DAY (86400 * SEC)
+
+struct fx {
+    store_t *s;
+    int redis;
+    char err[256];
+};
+
+static test_redis_t g_redis; /* the suite's server */
+static redisContext *g_raw;  /* raw connection to it */
+static test_redis_t g_extra; /* servers of single tests, stopped in teardown */
+static store_t *g_extra_store;
+
+/* Fails the test with the store's message when expr is not 0. */
+#define OK(expr)                                                                                   \
+    do {                                                                                           \
+        F->err[0] = '\0';                                                                          \
+        if ((expr) != 0) fail_msg("%s failed: %s", #expr, F->err);                                 \
+    } while (0)
+
+#define ERR F->err, sizeof F->err
+
+/* --- Fixtures --------------------------------------------------------------- */
+
+static int setup_mem(void **state)
+{
+    struct fx *F = calloc(1, sizeof *F);
+
+    if (F == NULL) return -1;
+    F->s = store_mem_new("t:");
+    if (F->s == NULL) {
+        free(F);
+        return -1;
+    }
+    *state = F;
+    return 0;
+}
+
+static redisReply *raw(const char *fmt, ...)
+{
+    redisReply *rep;
+    va_list ap;
+
+    va_start(ap, fmt);
+    rep = redisvCommand(g_raw, fmt, ap);
+    va_end(ap);
+    assert_non_null(rep);
+    return rep;
+}
+
+static int setup_redis(void **state)
+{
+    struct fx *F;
+    redisReply *rep;
+
+    rep = redisCommand(g_raw, "FLUSHALL");
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) return -1;
+    freeReplyObject(rep);
+    F = calloc(1, sizeof *F);
+    if (F == NULL) return -1;
+    F->redis = 1;
+    F->s = store_redis_new("127.0.0.1", g_redis.port, NULL, 0, "t:", 2000, ERR);
+    if (F->s == NULL) {
+        fprintf(stderr, "store_redis_new: %s\n", F->err);
+        free(F);
+        return -1;
+    }
+    *state = F;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *F = *state;
+
+    if (g_extra_store != NULL) {
+        store_free(g_extra_store);
+        g_extra_store = NULL;
+    }
+    test_redis_stop(&g_extra);
+    if (F != NULL) {
+        store_free(F->s);
+        free(F);
+    }
+    return 0;
+}
+
+static int group_setup_redis(void **state)
+{
+    struct timeval tv = {2, 0};
+
+    (void)state;
+    if (test_redis_start(&g_redis) < 0) return -1;
+    g_raw = redisConnectWithTimeout("127.0.0.1", g_redis.port, tv);
+    if (g_raw == NULL || g_raw->err || redisSetTimeout(g_raw, tv) != REDIS_OK) return -1;
+    return 0;
+}
+
+static int group_teardown_redis(void **state)
+{
+    (void)state;
+    if (g_raw != NULL) redisFree(g_raw);
+    g_raw = NULL;
+    test_redis_stop(&g_redis);
+    return 0;
+}
+
+/* --- Helpers ----------------------------------------------------------------- */
+
+static long wcount(struct fx *F, const char *scope, const char *name, int64_t lo, int64_t hi)
+{
+    long n = -1;
+
+    OK(store_window_count(F->s, scope, name, lo, hi, &n, ERR));
+    return n;
+}
+
+static long dcount(struct fx *F, const char *scope, const char *name, int64_t lo, int64_t hi)
+{
+    long n = -1;
+
+    OK(store_distinct_count(F->s, scope, name, lo, hi, &n, ERR));
+    return n;
+}
+
+static void free_list(char **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Checks that the window's members in (lo, hi] (at most max) are the
+ * space-separated words of want, in order. */
+static void check_members(struct fx *F, const char *scope, const char *name, int64_t lo, int64_t hi,
+                          size_t max, const char *want)
+{
+    char **v = NULL, got[1024] = "";
+    size_t n = 99, i;
+
+    OK(store_window_members(F->s, scope, name, lo, hi, max, &v, &n, ERR));
+    for (i = 0; i < n; i++) {
+        if (i > 0) strcat(got, " ");
+        strcat(got, v[i]);
+    }
+    free_list(v, n);
+    assert_string_equal(got, want);
+}
+
+static void check_activity(struct fx *F, const char *scope, size_t max, const char *want)
+{
+    char **v = NULL, got[1024] = "";
+    size_t n = 99, i;
+
+    OK(store_activity_get(F->s, scope, max, &v, &n, ERR));
+    for (i = 0; i < n; i++) {
+        if (i > 0) strcat(got, " ");
+        strcat(got, v[i]);
+    }
+    free_list(v, n);
+    assert_string_equal(got, want);
+}
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * SEC + ts.tv_nsec / 1000;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --- Windows ------------------------------------------------------------------ */
+
+static void test_window_idempotent(void **state)
+{
+    struct fx *F = *state;
+
+    OK(store_window_add(F->s, "id-1", "logins", "e1", T0, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "logins", "e1", T0 + 5 * SEC, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "logins", "e1", T0 - 5 * SEC, DAY, ERR));
+    assert_int_equal(wcount(F, "id-1", "logins", T0 - 10 * SEC, T0 + 10 * SEC), 1);
+    /* the member kept its first time */
+    assert_int_equal(wcount(F, "id-1", "logins", T0 - 10 * SEC, T0 - SEC), 0);
+    assert_int_equal(wcount(F, "id-1", "logins", T0 + SEC, T0 + 10 * SEC), 0);
+    check_members(F, "id-1", "logins", T0 - SEC, T0, 10, "e1");
+    OK(store_window_add(F->s, "id-1", "logins", "e2", T0, DAY, ERR));
+    assert_int_equal(wcount(F, "id-1", "logins", T0 - SEC, T0), 2);
+}
+
+static void test_window_bounds(void **state)
+{
+    struct fx *F = *state;
+
+    OK(store_window_add(F->s, "id-1", "w", "e1", T0 + 100, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "w", "e2", T0 + 200, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "w", "e3", T0 + 300, DAY, ERR));
+    assert_int_equal(wcount(F, "id-1", "w", T0 + 100, T0 + 300), 2); /* lo out, hi in */
+    assert_int_equal(wcount(F, "id-1", "w", T0 + 99, T0 + 300), 3);
+    assert_int_equal(wcount(F, "id-1", "w", T0 + 100, T0 + 299), 1);
+    assert_int_equal(wcount(F, "id-1", "w", T0, T0 + 100), 1);
+    assert_int_equal(wcount(F, "id-1", "w", T0 + 300, T0 + 400), 0);
+    assert_int_equal(wcount(F, "id-1", "w", T0 + 200, T0 + 200), 0);
+    assert_int_equal(wcount(F, "id-1", "w", T0 + 300, T0 + 100), 0);
+    assert_int_equal(wcount(F, "id-1", "w", INT64_MIN, INT64_MAX), 3);
+    assert_int_equal(wcount(F, "id-1", "other", T0, T0 + 400), 0);
+    assert_int_equal(wcount(F, "id-2", "w", T0, T0 + 400), 0);
+    check_members(F, "id-1", "w", T0 + 100, T0 + 300, 10, "e2 e3");
+    check_members(F, "id-1", "w", T0 + 99, T0 + 299, 10, "e1 e2");
+    check_members(F, "id-1", "w", T0 + 300, T0 + 100, 10, "");
+}
+
+static void test_window_prune(void **state)
+{
+    struct fx *F = *state;
+    const int64_t keep = 1000;
+
+    OK(store_window_add(F->s, "id-1", "w", "a", T0, keep, ERR));
+    OK(store_window_add(F->s, "id-1", "w", "b", T0 + 500, keep, ERR));
+    OK(store_window_add(F->s, "id-1", "w", "c", T0 + 1000, keep, ERR)); /* a is at ts - keep */
+    assert_int_equal(wcount(F, "id-1", "w", INT64_MIN, INT64_MAX), 3);
+    OK(store_window_add(F->s, "id-1", "w", "d", T0 + 1500, keep, ERR)); /* a is older */
+    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "b c d");
+    /* an out-of-order add prunes relative to its own time */
+    OK(store_window_add(F->s, "id-1", "w", "e", T0 + 100, keep, ERR));
+    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "e b c d");
+    /* a pruned member may come back */
+    OK(store_window_add(F->s, "id-1", "w", "a", T0 + 1600, keep, ERR));
+    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "c d a"); /* b, e < ts - keep */
+    OK(store_window_add(F->s, "id-1", "w", "f", T0 + 3000, keep, ERR));
+    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "f");
+    /* keep 0 keeps only the latest time */
+    OK(store_window_add(F->s, "id-1", "z", "x", T0, 0, ERR));
+    OK(store_window_add(F->s, "id-1", "z", "y", T0, 0, ERR));
+    OK(store_window_add(F->s, "id-1", "z", "z", T0 + 1, 0, ERR));
+    check_members(F, "id-1", "z", INT64_MIN, INT64_MAX, 10, "z");
+}
+
+static void test_window_members_order(void **state)
+{
+    struct fx *F = *state;
+    char **v = (char **)1;
+    size_t n = 5;
+
+    OK(store_window_add(F->s, "id-1", "w", "b", T0 + 100, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "w", "a", T0 + 100, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "w", "c", T0 + 50, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "w", "aa", T0 + 100, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "w", "B", T0 + 100, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "w", "d", T0 + 200, DAY, ERR));
+    /* oldest first, ties by member bytes */
+    check_members(F, "id-1", "w", T0, T0 + 1000, 10, "c B a aa b d");
+    check_members(F, "id-1", "w", T0, T0 + 1000, 3, "c B a");
+    check_members(F, "id-1", "w", T0, T0 + 1000, 1, "c");
+    check_members(F, "id-1", "w", T0 + 50, T0 + 100, 10, "B a aa b");
+    check_members(F, "id-1", "w", T0 + 50, T0 + 100, SIZE_MAX, "B a aa b");
+    OK(store_window_members(F->s, "id-1", "w", T0, T0 + 1000, 0, &v, &n, ERR));
+    assert_null(v);
+    assert_int_equal(n, 0);
+    v = (char **)1;
+    OK(store_window_members(F->s, "id-1", "missing", T0, T0 + 1000, 10, &v, &n, ERR));
+    assert_null(v);
+    assert_int_equal(n, 0);
+}
+
+static void test_window_scopes(void **state)
+{
+    struct fx *F = *state;
+
+    OK(store_window_add(F->s, "id-1", "w", "e1", T0, DAY, ERR));
+    OK(store_window_add(F->s, "id-2", "w", "e1", T0, DAY, ERR));
+    OK(store_window_add(F->s, "id-2", "w", "e2", T0, DAY, ERR));
+    OK(store_window_add(F->s, "{id-1}", "w", "e3", T0, DAY, ERR));
+    OK(store_window_add(F->s, "ip=203.0.113.7", "w", "e4", T0, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "w2", "e5", T0, DAY, ERR));
+    assert_int_equal(wcount(F, "id-1", "w", T0 - 1, T0), 1);
+    assert_int_equal(wcount(F, "id-2", "w", T0 - 1, T0), 2);
+    assert_int_equal(wcount(F, "{id-1}", "w", T0 - 1, T0), 1);
+    assert_int_equal(wcount(F, "ip=203.0.113.7", "w", T0 - 1, T0), 1);
+    assert_int_equal(wcount(F, "id-1", "w2", T0 - 1, T0), 1);
+    /* a distinct count of the same name is another key */
+    assert_int_equal(dcount(F, "id-1", "w", T0 - 1, T0), 0);
+}
+
+/* --- Distinct counts and known sets -------------------------------------------- */
+
+static void test_distinct_latest(void **state)
+{
+    struct fx *F = *state;
+
+    OK(store_distinct_add(F->s, "id-1", "ips", "ip1", T0 + 100, DAY, ERR));
+    OK(store_distinct_add(F->s, "id-1", "ips", "ip2", T0 + 200, DAY, ERR));
+    OK(store_distinct_add(F->s, "id-1", "ips", "ip1", T0 + 50, DAY, ERR)); /* older: ignored */
+    assert_int_equal(dcount(F, "id-1", "ips", T0, T0 + 1000), 2);
+    assert_int_equal(dcount(F, "id-1", "ips", T0 + 60, T0 + 1000), 2);
+    assert_int_equal(dcount(F, "id-1", "ips", T0, T0 + 100), 1);
+    assert_int_equal(dcount(F, "id-1", "ips", T0, T0 + 99), 0);
+    OK(store_distinct_add(F->s, "id-1", "ips", "ip1", T0 + 300, DAY, ERR)); /* newer: moves */
+    assert_int_equal(dcount(F, "id-1", "ips", T0, T0 + 200), 1);
+    assert_int_equal(dcount(F, "id-1", "ips", T0 + 200, T0 + 300), 1);
+    assert_int_equal(dcount(F, "id-1", "ips", T0, T0 + 300), 2);
+    /* pruned by the latest time */
+    OK(store_distinct_add(F->s, "id-1", "ips", "ip3", T0 + 1000, 750, ERR));
+    assert_int_equal(dcount(F, "id-1", "ips", INT64_MIN, INT64_MAX), 2);
+    assert_int_equal(dcount(F, "id-1", "ips", T0 + 200, T0 + 300), 1);
+    OK(store_distinct_add(F->s, "id-1", "ips", "ip3", T0 + 2000, 500, ERR));
+    assert_int_equal(dcount(F, "id-1", "ips", INT64_MIN, INT64_MAX), 1);
+    assert_int_equal(dcount(F, "id-1", "other", INT64_MIN, INT64_MAX), 0);
+}
+
+static void test_set_add_get(void **state)
+{
+    struct fx *F = *state;
+    int64_t ts = -1;
+    int found = -1;
+
+    OK(store_set_get(F->s, "id-1", "devices", "dev1", &found, &ts, ERR));
+    assert_int_equal(found, 0);
+    OK(store_set_add(F->s, "id-1", "devices", "dev1", T0 + 100, 90 * DAY, ERR));
+    OK(store_set_get(F->s, "id-1", "devices", "dev1", &found, &ts, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(ts, T0 + 100);
+    OK(store_set_add(F->s, "id-1", "devices", "dev1", T0 + 50, 90 * DAY, ERR));
+    OK(store_set_get(F->s, "id-1", "devices", "dev1", &found, &ts, ERR));
+    assert_int_equal(ts, T0 + 100);
+    OK(store_set_add(F->s, "id-1", "devices", "dev1", T0 + 200, 90 * DAY, ERR));
+    OK(store_set_get(F->s, "id-1", "devices", "dev1", &found, &ts, ERR));
+    assert_int_equal(ts, T0 + 200);
+    OK(store_set_get(F->s, "id-1", "devices", "dev2", &found, &ts, ERR));
+    assert_int_equal(found, 0);
+    OK(store_set_get(F->s, "id-2", "devices", "dev1", &found, &ts, ERR));
+    assert_int_equal(found, 0);
+    OK(store_set_get(F->s, "id-1", "countries", "dev1", &found, NULL, ERR));
+    assert_int_equal(found, 0);
+    /* ages: a member older than ts - keep is forgotten */
+    OK(store_set_add(F->s, "id-1", "devices", "dev2", T0 + 90 * DAY + 200, 90 * DAY, ERR));
+    OK(store_set_get(F->s, "id-1", "devices", "dev1", &found, &ts, ERR));
+    assert_int_equal(found, 1);
+    OK(store_set_add(F->s, "id-1", "devices", "dev2", T0 + 90 * DAY + 201, 90 * DAY, ERR));
+    OK(store_set_get(F->s, "id-1", "devices", "dev1", &found, &ts, ERR));
+    assert_int_equal(found, 0);
+    OK(store_set_get(F->s, "id-1", "devices", "dev2", &found, &ts, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(ts, T0 + 90 * DAY + 201);
+}
+
+/* --- Requests, cooldowns, resets -------------------------------------------------- */
+
+static void test_request(void **state)
+{
+    struct fx *F = *state;
+    store_request_t req, got;
+    char ip[] = "ip", ipv[] = "203.0.113.7", cn[] = "country", cnv[] = "NL";
+    char dv[] = "device_id", dvv[] = "d 1\r\n\xc3\xa9{x}", ts[] = "ts";
+    char tsv[] = "2026-11-24T10:00:00Z", evid[] = "event_id", evidv[] = "other";
+    char hash[] = "#x", hashv[] = "3";
+    int found = -1;
+
+    memset(&req, 0, sizeof req);
+    req.ts_us = T0 + 123;
+    strcpy(req.event_id, "ev-1");
+    req.name[0] = ip;
+    req.value[0] = ipv;
+    req.name[1] = cn;
+    req.value[1] = cnv;
+    req.name[2] = dv;
+    req.value[2] = dvv;
+    req.nfields = 3;
+    OK(store_request_put(F->s, "id-1", "login", "req-1", &req, DAY, ERR));
+    OK(store_request_get(F->s, "id-1", "login", "req-1", &found, &got, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(got.ts_us, T0 + 123);
+    assert_string_equal(got.event_id, "ev-1");
+    assert_int_equal(got.nfields, 3); /* sorted by name */
+    assert_string_equal(got.name[0], "country");
+    assert_string_equal(got.value[0], "NL");
+    assert_string_equal(got.name[1], "device_id");
+    assert_string_equal(got.value[1], dvv);
+    assert_string_equal(got.name[2], "ip");
+    assert_string_equal(got.value[2], "203.0.113.7");
+    store_request_clear(&got);
+    assert_int_equal(got.nfields, 0);
+
+    /* a later put replaces the whole request */
+    req.ts_us = T0 + 456;
+    strcpy(req.event_id, "ev-2");
+    req.nfields = 1;
+    OK(store_request_put(F->s, "id-1", "login", "req-1", &req, DAY, ERR));
+    OK(store_request_get(F->s, "id-1", "login", "req-1", &found, &got, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(got.ts_us, T0 + 456);
+    assert_string_equal(got.event_id, "ev-2");
+    assert_int_equal(got.nfields, 1);
+    assert_string_equal(got.name[0], "ip");
+    store_request_clear(&got);
+
+    /* no fields at all */
+    req.nfields = 0;
+    OK(store_request_put(F->s, "id-1", "login", "req-2", &req, DAY, ERR));
+    OK(store_request_get(F->s, "id-1", "login", "req-2", &found, &got, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(got.nfields, 0);
+    assert_string_equal(got.event_id, "ev-2");
+    store_request_clear(&got);
+
+    OK(store_request_get(F->s, "id-1", "login", "req-3", &found, &got, ERR));
+    assert_int_equal(found, 0);
+    assert_int_equal(got.nfields, 0);
+    store_request_clear(&got);
+    OK(store_request_get(F->s, "id-2", "login", "req-1", &found, &got, ERR));
+    assert_int_equal(found, 0);
+    OK(store_request_get(F->s, "id-1", "other", "req-1", &found, &got, ERR));
+    assert_int_equal(found, 0);
+
+    /* fields named like the hash's own "ts" and "event_id" are kept apart */
+    req.ts_us = T0 + 789;
+    strcpy(req.event_id, "ev-3");
+    req.name[0] = ts;
+    req.value[0] = tsv;
+    req.name[1] = evid;
+    req.value[1] = evidv;
+    req.name[2] = hash;
+    req.value[2] = hashv;
+    req.nfields = 3;
+    OK(store_request_put(F->s, "id-1", "login", "req-4", &req, DAY, ERR));
+    OK(store_request_get(F->s, "id-1", "login", "req-4", &found, &got, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(got.ts_us, T0 + 789);
+    assert_string_equal(got.event_id, "ev-3");
+    assert_int_equal(got.nfields, 3);
+    assert_string_equal(got.name[0], "#x");
+    assert_string_equal(got.value[0], "3");
+    assert_string_equal(got.name[1], "event_id");
+    assert_string_equal(got.value[1], "other");
+    assert_string_equal(got.name[2], "ts");
+    assert_string_equal(got.value[2], "2026-11-24T10:00:00Z");
+    store_request_clear(&got);
+    req.nfields = STORE_REQ_MAX_FIELDS + 1;
+    assert_int_equal(store_request_put(F->s, "id-1", "login", "req-1", &req, DAY, ERR), -1);
+}
+
+static void test_cooldown(void **state)
+{
+    struct fx *F = *state;
+    char ev[STORE_ID_MAX];
+    int64_t ts = -1;
+    int found = -1;
+
+    OK(store_cooldown_get(F->s, "id-1", "R1", &found, &ts, ev, ERR));
+    assert_int_equal(found, 0);
+    OK(store_cooldown_set(F->s, "id-1", "R1", T0 + 100, "ev 1", DAY, ERR));
+    OK(store_cooldown_get(F->s, "id-1", "R1", &found, &ts, ev, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(ts, T0 + 100);
+    assert_string_equal(ev, "ev 1");
+    /* a set replaces (the engine decides whether to set) */
+    OK(store_cooldown_set(F->s, "id-1", "R1", T0 + 50, "ev-0", DAY, ERR));
+    OK(store_cooldown_get(F->s, "id-1", "R1", &found, &ts, ev, ERR));
+    assert_int_equal(ts, T0 + 50);
+    assert_string_equal(ev, "ev-0");
+    OK(store_cooldown_get(F->s, "id-1", "R2", &found, &ts, ev, ERR));
+    assert_int_equal(found, 0);
+    OK(store_cooldown_get(F->s, "id-2", "R1", &found, NULL, NULL, ERR));
+    assert_int_equal(found, 0);
+}
+
+static void test_reset(void **state)
+{
+    struct fx *F = *state;
+    int64_t ts = -1;
+    int found = -1;
+
+    OK(store_reset_get(F->s, "id-1", "R1", &found, &ts, ERR));
+    assert_int_equal(found, 0);
+    OK(store_reset_set(F->s, "id-1", "R1", T0 + 100, ERR));
+    OK(store_reset_get(F->s, "id-1", "R1", &found, &ts, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(ts, T0 + 100);
+    OK(store_reset_set(F->s, "id-1", "R1", T0 + 50, ERR)); /* never backwards */
+    OK(store_reset_get(F->s, "id-1", "R1", &found, &ts, ERR));
+    assert_int_equal(ts, T0 + 100);
+    OK(store_reset_set(F->s, "id-1", "R1", T0 + 100, ERR));
+    OK(store_reset_set(F->s, "id-1", "R1", T0 + 200, ERR));
+    OK(store_reset_get(F->s, "id-1", "R1", &found, &ts, ERR));
+    assert_int_equal(ts, T0 + 200);
+    OK(store_reset_get(F->s, "id-1", "R2", &found, &ts, ERR));
+    assert_int_equal(found, 0);
+    OK(store_reset_set(F->s, "id-1", "R2", T0 + 10, ERR));
+    OK(store_reset_get(F->s, "id-1", "R2", &found, &ts, ERR));
+    assert_int_equal(ts, T0 + 10);
+    OK(store_reset_get(F->s, "id-2", "R1", &found, &ts, ERR));
+    assert_int_equal(found, 0);
+}
+
+/* --- Blocks ------------------------------------------------------------------------ */
+
+static void make_block(store_block_t *b, const char *rule, int64_t since, int64_t expires)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->rule, sizeof b->rule, "%s", rule);
+    snprintf(b->reason, sizeof b->reason, "Many failed logins \"from\" a new device: %s.",
+             "\xc3\xa9t\xc3\xa9");
+    b->since_us = since;
+    b->expires_us = expires;
+    snprintf(b->action_id, sizeof b->action_id, "act-%s", rule);
+}
+
+static void assert_block_equal(const store_block_t *a, const store_block_t *b)
+{
+    assert_string_equal(a->rule, b->rule);
+    assert_string_equal(a->reason, b->reason);
+    assert_int_equal(a->since_us, b->since_us);
+    assert_int_equal(a->expires_us, b->expires_us);
+    assert_string_equal(a->action_id, b->action_id);
+}
+
+static void test_block(void **state)
+{
+    struct fx *F = *state;
+    /* whole seconds, milliseconds and microseconds must all round-trip */
+    int64_t now = wall_us() / SEC * SEC;
+    store_block_t b, a, got;
+    int found = -1;
+
+    make_block(&b, "R1", T0 + 123000, now + 3600 * SEC + 456);
+    make_block(&a, "R2", T0 + 7, 0);
+    OK(store_block_get(F->s, "id-1", NULL, &found, &got, ERR));
+    assert_int_equal(found, 0);
+    OK(store_block_set(F->s, "id-1", NULL, &b, ERR));
+    OK(store_block_get(F->s, "id-1", NULL, &found, &got, ERR));
+    assert_int_equal(found, 1);
+    assert_block_equal(&got, &b);
+    OK(store_block_get(F->s, "id-1", "app-1", &found, &got, ERR));
+    assert_int_equal(found, 0);
+    OK(store_block_set(F->s, "id-1", "app-1", &a, ERR));
+    OK(store_block_get(F->s, "id-1", "app-1", &found, &got, ERR));
+    assert_int_equal(found, 1);
+    assert_block_equal(&got, &a);
+    OK(store_block_get(F->s, "id-1", "app-2", &found, &got, ERR));
+    assert_int_equal(found, 0);
+    OK(store_block_get(F->s, "id-2", NULL, &found, &got, ERR));
+    assert_int_equal(found, 0);
+
+    /* replace: a block without expiry */
+    make_block(&b, "R3", T0, 0);
+    OK(store_block_set(F->s, "id-1", NULL, &b, ERR));
+    OK(store_block_get(F->s, "id-1", NULL, &found, &got, ERR));
+    assert_int_equal(found, 1);
+    assert_block_equal(&got, &b);
+    make_block(&b, "R4", T0 + SEC, now + 60 * SEC);
+    OK(store_block_set(F->s, "id-1", NULL, &b, ERR));
+    OK(store_block_get(F->s, "id-1", NULL, &found, &got, ERR));
+    assert_block_equal(&got, &b);
+
+    /* clearing one leaves the other */
+    OK(store_block_clear(F->s, "id-1", NULL, ERR));
+    OK(store_block_get(F->s, "id-1", NULL, &found, &got, ERR));
+    assert_int_equal(found, 0);
+    OK(store_block_get(F->s, "id-1", "app-1", &found, &got, ERR));
+    assert_int_equal(found, 1);
+    OK(store_block_clear(F->s, "id-1", "app-1", ERR));
+    OK(store_block_get(F->s, "id-1", "app-1", &found, &got, ERR));
+    assert_int_equal(found, 0);
+    OK(store_block_clear(F->s, "id-1", "app-1", ERR)); /* absent: fine */
+}
+
+/* --- Activity list and breaker ---------------------------------------------------------- */
+
+static void test_activity(void **state)
+{
+    struct fx *F = *state;
+
+    check_activity(F, "id-1", 10, "");
+    OK(store_activity_push(F->s, "id-1", "{\"n\":1}", 100, ERR));
+    OK(store_activity_push(F->s, "id-1", "{\"n\":2}", 100, ERR));
+    OK(store_activity_push(F->s, "id-1", "{\"n\":3}", 100, ERR));
+    check_activity(F, "id-1", 10, "{\"n\":3} {\"n\":2} {\"n\":1}");
+    /* a redelivered entry changes nothing */
+    OK(store_activity_push(F->s, "id-1", "{\"n\":2}", 100, ERR));
+    OK(store_activity_push(F->s, "id-1", "{\"n\":1}", 100, ERR));
+    check_activity(F, "id-1", 10, "{\"n\":3} {\"n\":2} {\"n\":1}");
+    /* capped, newest first */
+    OK(store_activity_push(F->s, "id-1", "{\"n\":4}", 3, ERR));
+    check_activity(F, "id-1", 10, "{\"n\":4} {\"n\":3} {\"n\":2}");
+    check_activity(F, "id-1", 2, "{\"n\":4} {\"n\":3}");
+    check_activity(F, "id-1", 0, "");
+    OK(store_activity_push(F->s, "id-1", "{\"n\":5}", 2, ERR));
+    check_activity(F, "id-1", 10, "{\"n\":5} {\"n\":4}");
+    check_activity(F, "id-2", 10, "");
+    OK(store_activity_push(F->s, "id-2", "{\"n\":1}", 1, ERR));
+    OK(store_activity_push(F->s, "id-2", "{\"n\":2}", 1, ERR));
+    check_activity(F, "id-2", 10, "{\"n\":2}");
+    OK(store_activity_push(F->s, "id-2", "{\"n\":3}", 0, ERR));
+    check_activity(F, "id-2", 10, "");
+}
+
+static void test_breaker(void **state)
+{
+    struct fx *F = *state;
+    long seq = -1;
+
+    OK(store_breaker_seq(F->s, 100, "a", DAY, &seq, ERR));
+    assert_int_equal(seq, 1);
+    OK(store_breaker_seq(F->s, 100, "b", DAY, &seq, ERR));
+    assert_int_equal(seq, 2);
+    OK(store_breaker_seq(F->s, 100, "a", DAY, &seq, ERR));
+    assert_int_equal(seq, 1);
+    OK(store_breaker_seq(F->s, 100, "c", DAY, &seq, ERR));
+    assert_int_equal(seq, 3);
+    OK(store_breaker_seq(F->s, 100, "b", DAY, &seq, ERR));
+    assert_int_equal(seq, 2);
+    OK(store_breaker_seq(F->s, 101, "c", DAY, &seq, ERR));
+    assert_int_equal(seq, 1);
+    OK(store_breaker_seq(F->s, 101, "a", DAY, &seq, ERR));
+    assert_int_equal(seq, 2);
+    OK(store_breaker_seq(F->s, -1, "a", DAY, &seq, ERR));
+    assert_int_equal(seq, 1);
+}
+
+/* --- Keys ---------------------------------------------------------------------------------- */
+
+static void check_key(const store_t *s, const char *scope, const char *suffix, const char *want)
+{
+    char buf[256];
+    int n = store_key(s, buf, sizeof buf, scope, suffix);
+
+    assert_int_equal(n, (int)strlen(want));
+    assert_string_equal(buf, want);
+}
+
+static void test_key_escaping(void **state)
+{
+    struct fx *F = *state;
+    char buf[64];
+
+    assert_string_equal(store_prefix(F->s), "t:");
+    check_key(F->s, "id-1", "activity", "t:{id-1}:activity");
+    check_key(F->s, "{victim}", "block", "t:{%7Bvictim%7D}:block");
+    check_key(F->s, "a\r\nb", "x", "t:{a%0D%0Ab}:x");
+    check_key(F->s, "100%", "a b", "t:{100%25}:a%20b");
+    check_key(F->s, "\x7f\xc3\xa9\x01", "w:x}y{", "t:{%7F%C3%A9%01}:w:x%7Dy%7B");
+    check_key(F->s, "ip=203.0.113.7", "d:ips", "t:{ip=203.0.113.7}:d:ips");
+    check_key(F->s, "", "", "t:{}:");
+    /* exactly enough room, and one byte less */
+    assert_int_equal(store_key(F->s, buf, 18, "id-1", "activity"), 17);
+    assert_int_equal(store_key(F->s, buf, 17, "id-1", "activity"), -1);
+    assert_int_equal(store_key(F->s, buf, 9, "{", "x"), -1);
+    assert_int_equal(store_key(F->s, buf, 10, "{", "x"), 9);
+    assert_string_equal(buf, "t:{%7B}:x");
+    assert_int_equal(store_key(F->s, buf, 0, "id-1", "x"), -1);
+    assert_int_equal(store_key(F->s, buf, sizeof buf, NULL, "x"), -1);
+}
+
+/* A long scope does not fit the stack buffer of the store's keys. */
+static void test_long_names(void **state)
+{
+    struct fx *F = *state;
+    char scope[600], member[400];
+    int64_t ts = 0;
+    int found = 0;
+
+    memset(scope, '{', sizeof scope - 1);
+    scope[sizeof scope - 1] = '\0';
+    memset(member, 'm', sizeof member - 1);
+    member[sizeof member - 1] = '\0';
+    OK(store_set_add(F->s, scope, "s", member, T0, DAY, ERR));
+    OK(store_set_get(F->s, scope, "s", member, &found, &ts, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(ts, T0);
+    check_members(F, scope, "w", T0 - 1, T0, 10, "");
+}
+
+/* --- Against a model ---------------------------------------------------------------------- */
+
+static uint64_t rng_state = 88172645463325252ULL;
+
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Distinct adds, nearly in time order, against a brute-force model. */
+static void test_distinct_model(void **state)
+{
+    enum { MEMBERS = 300, OPS = 3000 };
+    struct fx *F = *state;
+    static int64_t latest[MEMBERS];
+    const int64_t keep = 2000;
+    int64_t now = T0, lo, hi;
+    char member[16];
+    long want, got;
+    int i, j, k;
+
+    rng_state = 42;
+    for (i = 0; i < MEMBERS; i++)
+        latest[i] = INT64_MIN;
+    for (k = 0; k < OPS; k++) {
+        int64_t ts = now - (int64_t)(rnd() % 300);
+
+        now += (int64_t)(rnd() % 20);
+        i = (int)(rnd() % MEMBERS);
+        snprintf(member, sizeof member, "m%d", i);
+        OK(store_distinct_add(F->s, "ip=1", "d", member, ts, keep, ERR));
+        if (latest[i] < ts) latest[i] = ts;
+        for (j = 0; j < MEMBERS; j++)
+            if (latest[j] != INT64_MIN && latest[j] < ts - keep) latest[j] = INT64_MIN;
+        lo = now - (int64_t)(rnd() % 3000);
+        hi = lo + (int64_t)(rnd() % 3000);
+        want = 0;
+        for (j = 0; j < MEMBERS; j++)
+            if (latest[j] != INT64_MIN && latest[j] > lo && latest[j] <= hi) want++;
+        got = dcount(F, "ip=1", "d", lo, hi);
+        if (got != want)
+            fail_msg("op %d: count (%lld, %lld] = %ld, want %ld", k, (long long)(lo - T0),
+                     (long long)(hi - T0), got, want);
+    }
+}
+
+/* A big distinct set keyed by IP stays fast in memory. */
+static void test_mem_large_set(void **state)
+{
+    struct fx *F = *state;
+    char member[32];
+    double t = mono_s();
+    long n;
+    int i;
+
+    /* one add per 100 ms, 50000 ids in turn, kept 2 h: every add after the
+     * first 50000 moves a member from the front to the end */
+    for (i = 0; i < 200000; i++) {
+        int64_t ts = T0 + (int64_t)i * SEC / 10;
+
+        snprintf(member, sizeof member, "id-%d", i % 50000);
+        OK(store_distinct_add(F->s, "ip=203.0.113.7", "ids", member, ts, 7200 * SEC, ERR));
+        if (i % 10 == 0) {
+            n = dcount(F, "ip=203.0.113.7", "ids", ts - 600 * SEC, ts);
+            assert_int_equal(n, i < 6000 ? i + 1 : 6000);
+        }
+    }
+    n = dcount(F, "ip=203.0.113.7", "ids", INT64_MIN, INT64_MAX);
+    assert_int_equal(n, 50000);
+    n = dcount(F, "ip=203.0.113.7", "ids", T0 + 199999 * SEC / 10 - 100 * SEC,
+               T0 + 199999 * SEC / 10);
+    assert_int_equal(n, 1000);
+    /* a shorter keep prunes most of them */
+    OK(store_distinct_add(F->s, "ip=203.0.113.7", "ids", "late", T0 + 200000 * SEC / 10, 60 * SEC,
+                          ERR));
+    n = dcount(F, "ip=203.0.113.7", "ids", INT64_MIN, INT64_MAX);
+    assert_int_equal(n, 601);
+    print_message("200000 distinct adds and 20000 counts: %.3f s\n", mono_s() - t);
+}
+
+/* --- Redis only ---------------------------------------------------------------------------- */
+
+static void assert_type(const char *key, const char *type)
+{
+    redisReply *rep = raw("TYPE %s", key);
+
+    assert_int_equal(rep->type, REDIS_REPLY_STATUS);
+    if (strcmp(rep->str, type) != 0) fail_msg("TYPE %s = %s, want %s", key, rep->str, type);
+    freeReplyObject(rep);
+}
+
+static void assert_hfield(const char *key, const char *field, const char *want)
+{
+    redisReply *rep = raw("HGET %s %s", key, field);
+
+    if (rep->type != REDIS_REPLY_STRING) fail_msg("HGET %s %s: no value", key, field);
+    assert_string_equal(rep->str, want);
+    freeReplyObject(rep);
+}
+
+static long long pttl(const char *key)
+{
+    redisReply *rep = raw("PTTL %s", key);
+    long long v;
+
+    assert_int_equal(rep->type, REDIS_REPLY_INTEGER);
+    v = rep->integer;
+    freeReplyObject(rep);
+    return v;
+}
+
+static void test_redis_keys(void **state)
+{
+    struct fx *F = *state;
+    char ip[] = "ip", ipv[] = "192.0.2.1", ts[] = "ts", tsv[] = "2026-11-24T10:00:00Z";
+    store_block_t b;
+    store_request_t req;
+    redisReply *rep;
+    long seq;
+
+    OK(store_activity_push(F->s, "id-1", "{\"kind\":\"alert\"}", 100, ERR));
+    assert_type("t:{id-1}:activity", "list");
+    rep = raw("LINDEX t:{id-1}:activity 0");
+    assert_string_equal(rep->str, "{\"kind\":\"alert\"}");
+    freeReplyObject(rep);
+
+    make_block(&b, "R1", T0 + 123000, 4102444800LL * SEC); /* 2100: still in Redis */
+    OK(store_block_set(F->s, "id-1", NULL, &b, ERR));
+    assert_type("t:{id-1}:block", "hash");
+    assert_hfield("t:{id-1}:block", "rule", "R1");
+    assert_hfield("t:{id-1}:block", "reason", b.reason);
+    assert_hfield("t:{id-1}:block", "since", "2026-11-24T10:00:00.123Z");
+    assert_hfield("t:{id-1}:block", "expires", "2100-01-01T00:00:00Z");
+    assert_hfield("t:{id-1}:block", "action_id", "act-R1");
+    rep = raw("HLEN t:{id-1}:block");
+    assert_int_equal(rep->integer, 5);
+    freeReplyObject(rep);
+    make_block(&b, "R2", T0, 0);
+    OK(store_block_set(F->s, "id-1", "app-1", &b, ERR));
+    assert_type("t:{id-1}:block:app-1", "hash");
+    assert_hfield("t:{id-1}:block:app-1", "since", "2026-11-24T10:00:00Z");
+    assert_hfield("t:{id-1}:block:app-1", "expires", "");
+    OK(store_activity_push(F->s, "{victim}\r\n", "x", 100, ERR));
+    assert_type("t:{%7Bvictim%7D%0D%0A}:activity", "list");
+
+    OK(store_window_add(F->s, "id-1", "logins", "e1", T0 + 1, 3600 * SEC, ERR));
+    assert_type("t:{id-1}:w:logins", "zset");
+    rep = raw("ZSCORE t:{id-1}:w:logins e1");
+    assert_string_equal(rep->str, "1795514400000001");
+    freeReplyObject(rep);
+    OK(store_distinct_add(F->s, "ip=1.2.3.4", "ids", "id-1", T0, DAY, ERR));
+    assert_type("t:{ip=1.2.3.4}:d:ids", "zset");
+    OK(store_set_add(F->s, "id-1", "devices", "d1", T0, DAY, ERR));
+    assert_type("t:{id-1}:s:devices", "zset");
+    memset(&req, 0, sizeof req);
+    strcpy(req.event_id, "ev-1");
+    req.name[0] = ip;
+    req.value[0] = ipv;
+    req.name[1] = ts;
+    req.value[1] = tsv;
+    req.nfields = 2;
+    OK(store_request_put(F->s, "id-1", "login", "req-1", &req, DAY, ERR));
+    assert_type("t:{id-1}:r:login:req-1", "hash");
+    assert_hfield("t:{id-1}:r:login:req-1", "event_id", "ev-1");
+    assert_hfield("t:{id-1}:r:login:req-1", "ts", "0");
+    assert_hfield("t:{id-1}:r:login:req-1", "ip", "192.0.2.1");
+    assert_hfield("t:{id-1}:r:login:req-1", "#ts", "2026-11-24T10:00:00Z");
+    OK(store_cooldown_set(F->s, "id-1", "R1", T0, "ev-1", DAY, ERR));
+    rep = raw("GET t:{id-1}:c:R1");
+    assert_string_equal(rep->str, "1795514400000000 ev-1");
+    freeReplyObject(rep);
+    OK(store_reset_set(F->s, "id-1", "R1", T0, ERR));
+    assert_hfield("t:{id-1}:reset", "R1", "1795514400000000");
+    OK(store_breaker_seq(F->s, 7, "act-1", DAY, &seq, ERR));
+    assert_hfield("t:{breaker:7}:b", "act-1", "1");
+}
+
+static void test_redis_ttls(void **state)
+{
+    struct fx *F = *state;
+    int64_t now = wall_us();
+    store_block_t b;
+    store_request_t req;
+    long long t;
+    long seq;
+
+    make_block(&b, "R1", now, now + 3600 * SEC);
+    OK(store_block_set(F->s, "id-1", NULL, &b, ERR));
+    t = pttl("t:{id-1}:block");
+    assert_true(t > 3590000 && t <= 3600000);
+    OK(store_block_set(F->s, "id-1", "app-1", &b, ERR));
+    t = pttl("t:{id-1}:block:app-1");
+    assert_true(t > 3590000 && t <= 3600000);
+    /* a block until reactivation does not expire, even over one that did */
+    make_block(&b, "R1", now, 0);
+    OK(store_block_set(F->s, "id-1", NULL, &b, ERR));
+    assert_int_equal(pttl("t:{id-1}:block"), -1);
+    /* a block that already ended is not kept by Redis */
+    make_block(&b, "R1", now - 7200 * SEC, now - 3600 * SEC);
+    OK(store_block_set(F->s, "id-1", "app-2", &b, ERR));
+    assert_int_equal(pttl("t:{id-1}:block:app-2"), -2);
+
+    /* garbage collection: keep + one day of wall clock */
+    OK(store_window_add(F->s, "id-1", "w", "e1", T0, 3600 * SEC, ERR));
+    t = pttl("t:{id-1}:w:w");
+    assert_true(t > 90000000 - 10000 && t <= 90000000);
+    OK(store_distinct_add(F->s, "id-1", "d", "x", T0, 3600 * SEC, ERR));
+    assert_true(pttl("t:{id-1}:d:d") > 90000000 - 10000);
+    OK(store_set_add(F->s, "id-1", "s", "x", T0, 3600 * SEC, ERR));
+    assert_true(pttl("t:{id-1}:s:s") > 90000000 - 10000);
+    memset(&req, 0, sizeof req);
+    OK(store_request_put(F->s, "id-1", "login", "r", &req, 3600 * SEC, ERR));
+    assert_true(pttl("t:{id-1}:r:login:r") > 90000000 - 10000);
+    OK(store_cooldown_set(F->s, "id-1", "R1", T0, "e", 3600 * SEC, ERR));
+    assert_true(pttl("t:{id-1}:c:R1") > 90000000 - 10000);
+    OK(store_breaker_seq(F->s, 1, "a", 3600 * SEC, &seq, ERR));
+    assert_true(pttl("t:{breaker:1}:b") > 90000000 - 10000);
+    /* a huge keep does not overflow Redis's expiry */
+    OK(store_window_add(F->s, "id-1", "w", "e2", T0, INT64_MAX, ERR));
+    assert_true(pttl("t:{id-1}:w:w") > 0);
+}
+
+static void test_redis_auth_db(void **state)
+{
+    struct fx *F = *state, extra = {NULL, 1, ""};
+    redisContext *c;
+    redisReply *rep;
+    store_t *s;
+
+    assert_int_equal(test_redis_start(&g_extra), 0);
+    c = redisConnect("127.0.0.1", g_extra.port);
+    assert_non_null(c);
+    rep = redisCommand(c, "CONFIG SET requirepass s3cret");
+    assert_non_null(rep);
+    freeReplyObject(rep);
+
+    s = store_redis_new("127.0.0.1", g_extra.port, NULL, 3, "t:", 1000, ERR);
+    assert_null(s); /* no password */
+    assert_true(F->err[0] != '\0');
+    s = store_redis_new("127.0.0.1", g_extra.port, "wrong", 3, "t:", 1000, ERR);
+    assert_null(s);
+    assert_true(F->err[0] != '\0');
+    g_extra_store = store_redis_new("127.0.0.1", g_extra.port, "s3cret", 3, "t:", 1000, ERR);
+    if (g_extra_store == NULL) fail_msg("store_redis_new: %s", F->err);
+    OK(store_activity_push(g_extra_store, "id-1", "x", 10, ERR));
+    rep = redisCommand(c, "AUTH s3cret");
+    freeReplyObject(rep);
+    rep = redisCommand(c, "EXISTS t:{id-1}:activity");
+    assert_int_equal(rep->integer, 0); /* not in db 0 */
+    freeReplyObject(rep);
+    rep = redisCommand(c, "SELECT 3");
+    freeReplyObject(rep);
+    rep = redisCommand(c, "EXISTS t:{id-1}:activity");
+    assert_int_equal(rep->integer, 1);
+    freeReplyObject(rep);
+    /* reconnect authenticates and selects again */
+    OK(store_reconnect(g_extra_store, ERR));
+    extra.s = g_extra_store;
+    check_activity(&extra, "id-1", 10, "x");
+    redisFree(c);
+}
+
+static void test_redis_server_gone(void **state)
+{
+    struct fx *F = *state;
+    double t;
+    long n = 0;
+    int port;
+
+    /* nobody listening */
+    assert_int_equal(test_redis_start(&g_extra), 0);
+    port = g_extra.port;
+    test_redis_stop(&g_extra);
+    assert_null(store_redis_new("127.0.0.1", port, NULL, 0, "t:", 500, ERR));
+    assert_true(F->err[0] != '\0');
+
+    assert_int_equal(test_redis_start_port(&g_extra, port), 0);
+    g_extra_store = store_redis_new("127.0.0.1", port, NULL, 0, "t:", 500, ERR);
+    assert_non_null(g_extra_store);
+    OK(store_window_add(g_extra_store, "id-1", "w", "e1", T0, DAY, ERR));
+    test_redis_stop(&g_extra);
+
+    t = mono_s();
+    F->err[0] = '\0';
+    assert_int_equal(store_window_add(g_extra_store, "id-1", "w", "e2", T0, DAY, ERR), -1);
+    assert_true(F->err[0] != '\0');
+    assert_true(mono_s() - t < 1.5);
+    print_message("server gone: %s\n", F->err);
+    /* then every call fails at once */
+    F->err[0] = '\0';
+    t = mono_s();
+    assert_int_equal(store_window_count(g_extra_store, "id-1", "w", 0, T0, &n, ERR), -1);
+    assert_true(F->err[0] != '\0');
+    assert_true(mono_s() - t < 0.1);
+    assert_int_equal(store_reconnect(g_extra_store, ERR), -1);
+    assert_true(F->err[0] != '\0');
+    assert_int_equal(store_activity_push(g_extra_store, "id-1", "x", 10, ERR), -1);
+
+    /* back on the same port (empty: no persistence) */
+    assert_int_equal(test_redis_start_port(&g_extra, port), 0);
+    assert_int_equal(store_window_count(g_extra_store, "id-1", "w", 0, T0, &n, ERR), -1);
+    OK(store_reconnect(g_extra_store, ERR));
+    OK(store_window_add(g_extra_store, "id-1", "w", "e3", T0, DAY, ERR));
+    OK(store_window_count(g_extra_store, "id-1", "w", 0, T0, &n, ERR));
+    assert_int_equal(n, 1);
+}
+
+static void test_redis_timeout(void **state)
+{
+    struct fx *F = *state;
+    double t;
+    long n = 0;
+
+    assert_int_equal(test_redis_start(&g_extra), 0);
+    g_extra_store = store_redis_new("127.0.0.1", g_extra.port, NULL, 0, "t:", 300, ERR);
+    assert_non_null(g_extra_store);
+    OK(store_window_add(g_extra_store, "id-1", "w", "e1", T0, DAY, ERR));
+    kill(g_extra.pid, SIGSTOP);
+    t = mono_s();
+    F->err[0] = '\0';
+    assert_int_equal(store_window_count(g_extra_store, "id-1", "w", 0, T0, &n, ERR), -1);
+    t = mono_s() - t;
+    kill(g_extra.pid, SIGCONT);
+    print_message("hung server: %s after %.3f s\n", F->err, t);
+    assert_non_null(strstr(F->err, "timeout"));
+    assert_true(t >= 0.25 && t < 2.0);
+    OK(store_reconnect(g_extra_store, ERR));
+    OK(store_window_count(g_extra_store, "id-1", "w", 0, T0, &n, ERR));
+    assert_int_equal(n, 1);
+}
+
+/* The same random operations on both stores give the same answers. */
+static void test_redis_differential(void **state)
+{
+    enum { OPS = 4000 };
+    static const char *scopes[] = {"id-1", "id-2", "{x}"};
+    static const int64_t keeps[] = {0, 500, 5000, DAY};
+    struct fx *F = *state;
+    store_t *m = store_mem_new("t:"), *st[2];
+    int64_t now = T0;
+    int k, i;
+
+    assert_non_null(m);
+    g_extra_store = m;
+    st[0] = F->s;
+    st[1] = m;
+    rng_state = 7;
+    for (k = 0; k < OPS; k++) {
+        const char *scope = scopes[rnd() % 3];
+        int64_t ts = now - (int64_t)(rnd() % 1000), keep = keeps[rnd() % 4];
+        int64_t lo = now - (int64_t)(rnd() % 8000), hi = lo + (int64_t)(rnd() % 8000);
+        char member[16], entry[16], res[2][512];
+        int op = (int)(rnd() % 9);
+        size_t max = rnd() % 2 ? 5 : 100;
+        int64_t bucket = (int64_t)(rnd() % 3);
+
+        now += (int64_t)(rnd() % 50);
+        snprintf(member, sizeof member, "m%d", (int)(rnd() % 40));
+        snprintf(entry, sizeof entry, "e%d", (int)(rnd() % 12));
+        for (i = 0; i < 2; i++) {
+            store_t *s = st[i];
+            char **v = NULL;
+            size_t n = 0, j;
+            int64_t t = 0;
+            long c = 0;
+            int found = 0;
+
+            res[i][0] = '\0';
+            switch (op) {
+            case 0:
+                OK(store_window_add(s, scope, "w", member, ts, keep, ERR));
+                break;
+            case 1:
+                OK(store_window_count(s, scope, "w", lo, hi, &c, ERR));
+                snprintf(res[i], sizeof res[i], "%ld", c);
+                break;
+            case 2:
+                OK(store_window_members(s, scope, "w", lo, hi, max, &v, &n, ERR));
+                break;
+            case 3:
+                OK(store_distinct_add(s, scope, "d", member, ts, keep, ERR));
+                break;
+            case 4:
+                OK(store_distinct_count(s, scope, "d", lo, hi, &c, ERR));
+                snprintf(res[i], sizeof res[i], "%ld", c);
+                break;
+            case 5:
+                OK(store_set_add(s, scope, "s", member, ts, keep, ERR));
+                OK(store_set_get(s, scope, "s", member, &found, &t, ERR));
+                snprintf(res[i], sizeof res[i], "%d %lld", found, (long long)t);
+                break;
+            case 6:
+                OK(store_activity_push(s, scope, entry, 5, ERR));
+                OK(store_activity_get(s, scope, 10, &v, &n, ERR));
+                break;
+            case 7:
+                OK(store_breaker_seq(s, bucket, member, DAY, &c, ERR));
+                snprintf(res[i], sizeof res[i], "%ld", c);
+                break;
+            default:
+                OK(store_reset_set(s, scope, "R", ts, ERR));
+                OK(store_reset_get(s, scope, "R", &found, &t, ERR));
+                snprintf(res[i], sizeof res[i], "%d %lld", found, (long long)t);
+                break;
+            }
+            for (j = 0; j < n; j++) {
+                strncat(res[i], " ", sizeof res[i] - strlen(res[i]) - 1);
+                strncat(res[i], v[j], sizeof res[i] - strlen(res[i]) - 1);
+            }
+            free_list(v, n);
+        }
+        if (strcmp(res[0], res[1]) != 0)
+            fail_msg("op %d (%d): redis \"%s\", memory \"%s\"", k, op, res[0], res[1]);
+    }
+}
+
+int main(void)
+{
+    /* The contract suite, once per store. */
+#define CONTRACT(setup)                                                                            \
+    cmocka_unit_test_setup_teardown(test_window_idempotent, setup, teardown),                      \
+        cmocka_unit_test_setup_teardown(test_window_bounds, setup, teardown),                      \
+        cmocka_unit_test_setup_teardown(test_window_prune, setup, teardown),                       \
+        cmocka_unit_test_setup_teardown(test_window_members_order, setup, teardown),               \
+        cmocka_unit_test_setup_teardown(test_window_scopes, setup, teardown),                      \
+        cmocka_unit_test_setup_teardown(test_distinct_latest, setup, teardown),                    \
+        cmocka_unit_test_setup_teardown(test_set_add_get, setup, teardown),                        \
+        cmocka_unit_test_setup_teardown(test_request, setup, teardown),                            \
+        cmocka_unit_test_setup_teardown(test_cooldown, setup, teardown),                           \
+        cmocka_unit_test_setup_teardown(test_reset, setup, teardown),                              \
+        cmocka_unit_test_setup_teardown(test_block, setup, teardown),                              \
+        cmocka_unit_test_setup_teardown(test_activity, setup, teardown),                           \
+        cmocka_unit_test_setup_teardown(test_breaker, setup, teardown),                            \
+        cmocka_unit_test_setup_teardown(test_key_escaping, setup, teardown),                       \
+        cmocka_unit_test_setup_teardown(test_long_names, setup, teardown),                         \
+        cmocka_unit_test_setup_teardown(test_distinct_model, setup, teardown)
+
+    const struct CMUnitTest memory_store[] = {
+        CONTRACT(setup_mem),
+        cmocka_unit_test_setup_teardown(test_mem_large_set, setup_mem, teardown),
+    };
+    const struct CMUnitTest redis_store[] = {
+        CONTRACT(setup_redis),
+        cmocka_unit_test_setup_teardown(test_redis_keys, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_ttls, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_auth_db, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_differential, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_server_gone, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_timeout, setup_redis, teardown),
+    };
+    int failed = 0;
+
+    /* hiredis 0.14 writes with write(2): a dead server must not kill us */
+    signal(SIGPIPE, SIG_IGN);
+    failed += cmocka_run_group_tests(memory_store, NULL, NULL);
+    failed += cmocka_run_group_tests(redis_store, group_setup_redis, group_teardown_redis);
+    return failed != 0;
+}
