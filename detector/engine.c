@@ -29,6 +29,8 @@
 /* Windows keep their members this many windows long, so an event that
  * arrives late (up to one window) is still counted exactly. */
 #define WINDOW_GRACE 2
+/* Resets are kept as long as the longest window the language allows. */
+#define WINDOW_MAX_KEEP (2 * 366 * 86400000000LL)
 
 typedef struct value {
     expr_type_t type; /* T_NONE: missing */
@@ -209,15 +211,25 @@ static int window_lo(engine_t *e, const rules_counter_t *c, int64_t window_us, i
 {
     *lo = e->ev->ts_us - window_us;
     if (e->cur_rule && e->cur_rule->reset_on && c->by == FIELD_IDENTITY) {
-        int found = 0;
-        int64_t ts = 0;
-        if (store_reset_get(e->st, e->ev->str[FIELD_IDENTITY], e->cur_rule->id, &found, &ts,
-                            e->err, e->errlen) < 0) {
+        /* The latest reset in (t - W, t]: resets are kept as a window of
+         * "TIME:EVENT_ID" members, so a redelivered event sees the resets
+         * of its own time, not later ones. */
+        char name[300], **m = NULL;
+        size_t n = 0;
+        snprintf(name, sizeof name, "reset:%s", e->cur_rule->id);
+        if (store_window_members(e->st, e->ev->str[FIELD_IDENTITY], name, *lo, e->ev->ts_us, 1000,
+                                 &m, &n, e->err, e->errlen) < 0) {
             e->failed = 1;
             return -1;
         }
-        if (found && ts > *lo)
-            *lo = ts;
+        if (n > 0) {
+            long long ts = strtoll(m[n - 1], NULL, 10);
+            if (ts > *lo)
+                *lo = ts;
+        }
+        for (size_t i = 0; i < n; i++)
+            free(m[i]);
+        free(m);
     }
     return 0;
 }
@@ -343,10 +355,22 @@ static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
             e->failed = 1;
             return 0;
         }
-        /* Known in (t - age, t): learned before this event, which matters
-         * when an event is delivered again after its set was fed. */
+        /* Known: learned before this event (its first learning is before t,
+         * which matters when an event is delivered again after the set was
+         * fed) and learned again within the age. */
         int64_t age = x->within_us ? x->within_us : s->keep_us;
-        return found && ts > ev->ts_us - age && ts < ev->ts_us;
+        if (!found || ts <= ev->ts_us - age)
+            return 0;
+        if (ts < ev->ts_us)
+            return 1;
+        char first[300];
+        snprintf(first, sizeof first, "first:%s", s->name);
+        if (store_window_score(e->st, ev->str[FIELD_IDENTITY], first, member, &found, &ts, e->err,
+                               e->errlen) < 0) {
+            e->failed = 1;
+            return 0;
+        }
+        return !found || ts < ev->ts_us;
     }
     case EX_MATCH: {
         value_t a = eval_value(e, x->a, ev);
@@ -443,8 +467,13 @@ static int apply_resets(engine_t *e, const event_t *ev)
     const char *id = ev->str[FIELD_IDENTITY];
     for (size_t i = 0; i < ruleset_rule_count(e->rs); i++) {
         const rule_t *r = ruleset_rule(e->rs, i);
-        if (r->reset_on && (event_type_t)r->reset_on == ev->type &&
-            store_reset_set(e->st, id, r->id, ev->ts_us, e->err, e->errlen) < 0)
+        if (!r->reset_on || (event_type_t)r->reset_on != ev->type)
+            continue;
+        char name[300], member[600];
+        snprintf(name, sizeof name, "reset:%s", r->id);
+        snprintf(member, sizeof member, "%020lld:%s", (long long)ev->ts_us, ev->str[FIELD_EVENT_ID]);
+        if (store_window_add(e->st, id, name, member, ev->ts_us, WINDOW_MAX_KEEP, e->err,
+                             e->errlen) < 0)
             return -1;
     }
     /* The contract: reactivation clears the block (one placed before it in
@@ -473,8 +502,12 @@ static int feed_sets(engine_t *e, const event_t *ev)
             continue;
         char member[1100];
         snprintf(member, sizeof member, "%.*s", (int)v.len, v.s);
+        char first[300];
+        snprintf(first, sizeof first, "first:%s", s->name);
         if (store_set_add(e->st, ev->str[FIELD_IDENTITY], s->name, member, ev->ts_us, s->keep_us,
-                          e->err, e->errlen) < 0)
+                          e->err, e->errlen) < 0 ||
+            store_window_add(e->st, ev->str[FIELD_IDENTITY], first, member, ev->ts_us, s->keep_us,
+                             e->err, e->errlen) < 0)
             return -1;
     }
     return 0;
@@ -544,8 +577,9 @@ static int breaker_admit(engine_t *e, const rules_breaker_t *br, const char *aid
     if (store_window_score(e->st, BREAKER_SCOPE, BREAKER_NAME, aid, &found, &ts, e->err,
                            e->errlen) < 0)
         return -1;
-    if (found)
-        return 0;
+    if (found) /* admitted before; the add prunes as the first time did */
+        return store_window_add(e->st, BREAKER_SCOPE, BREAKER_NAME, aid, e->ev->ts_us,
+                                WINDOW_GRACE * br->per_us, e->err, e->errlen);
     if (store_window_count(e->st, BREAKER_SCOPE, BREAKER_NAME, e->ev->ts_us - br->per_us,
                            e->ev->ts_us, &n, e->err, e->errlen) < 0)
         return -1;

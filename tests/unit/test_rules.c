@@ -3,8 +3,9 @@
  * durations, and diagnostics with their exact text and position.
  *
  * Run from the repository root (the shipped pack is read from config/rules).
- * Tests named test_known_bug_* describe the behaviour a reported bug should
- * have; they are skipped unless RULES_KNOWN_BUGS is set in the environment.
+ * The tests after "reported bugs, fixed" check the fixes of reported bugs;
+ * those under "defects still open" assert the correct behaviour of defects
+ * found in rules/ and not fixed yet: they fail until it is fixed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1017,13 +1018,13 @@ static void test_errors_positions(void **state)
     /* Lexical errors. */
     bad_at(f, RULE("login.started", "count(login.started within 10) >= 5"), 3, 35,
            "expected a duration for a window (such as 10m), found \"10\"");
-    /* (A second error follows: see test_known_bug_lexer_cascade.) */
-    bad_at_n(f, "rule r\n  on login.started\n  action alert\n  severity low\n  reason \"x\nend\n",
-             2, 5, 10, "unterminated string: close it with \" on the same line");
+    /* One error each, not a cascade: see test_lexer_error_reported_once. */
+    bad_at(f, "rule r\n  on login.started\n  action alert\n  severity low\n  reason \"x\nend\n", 5,
+           10, "unterminated string: close it with \" on the same line");
     bad_at(f, "rule r\n  on login.started;\n" TAIL, 2, 19, "unexpected character ';'");
     bad_at(f, "rule r\n  on login.started\n" TAIL "\x01", 7, 1, "unexpected byte 0x01");
-    bad_at_n(f, RULE("login.started", "count(login.started within 1m) > 1234567890123456"), 2, 3,
-             41, "number 1234567890123456 is too large");
+    bad_at(f, RULE("login.started", "count(login.started within 1m) > 1234567890123456"), 3, 41,
+           "number 1234567890123456 is too large");
 
     /* Structure of a rule. */
     bad_at(f,
@@ -1054,21 +1055,30 @@ static void test_errors_positions(void **state)
     bad_at(f,
            "rule r\n  on login.started\n  when ip is present\n  severity low\n  reason "
            "\"x\"\nend\n",
-           1, 1, "rule \"r\" has no \"action\"");
+           1, 1,
+           "rule \"r\" has no \"action\": add action alert, block_identity or "
+           "block_authenticator\n");
     bad_at(f, "rule r\n  on login.started\n  action alert\n  reason \"x\"\nend\n", 1, 1,
-           "rule \"r\" has no \"severity\"");
+           "rule \"r\" has no \"severity\": add severity low, medium or high\n");
     bad_at(f, "rule r\n  on login.started\n  action alert\n  severity low\nend\n", 1, 1,
-           "rule \"r\" has no \"reason\"");
-    bad_at(f, "rule r\n  on login.started\n  duration 1h\n" TAIL, 1, 1,
-           "rule \"r\": only blocks have a duration");
+           "rule \"r\" has no \"reason\": add reason \"...\", the sentence the person reads\n");
+    /* At the duration clause, whether it comes before or after "action". */
+    bad_at(f, "rule r\n  on login.started\n  duration 1h\n" TAIL, 3, 3,
+           "an alert has no duration: only block_identity and block_authenticator rules have "
+           "one\n");
+    bad_at(f,
+           "rule r\n  on login.started\n  action alert\n  severity low\n  reason \"x\"\n"
+           "  duration 1h\nend\n",
+           6, 3, "an alert has no duration");
     bad_at(f,
            "rule r\n  on login.started\n  action block_authenticator\n  severity low\n"
            "  reason \"x\"\nend\n",
            3, 3,
            "block_authenticator needs an authenticator_id, which login.started events do "
            "not carry");
+    /* A duplicate names the first definition. */
     bad_at(f, RULE("login.started", "ip is present") RULE("login.approved", "ip is present"), 8, 6,
-           "rule \"r\" is defined twice");
+           "rule \"r\" is defined twice (first at t.rules:1)\n");
     bad_at(f, "hello\n", 1, 1, "expected rule, request, set or breaker, found \"hello\"");
 
     /* Conditions. */
@@ -1133,8 +1143,21 @@ static void test_errors_positions(void **state)
     bad_at(f, "set s on login.rejected add reported keep 1d\n", 1, 29,
            "a set adds a text field of the event or of a request");
     bad_at(f, "set ip on login.approved add ip keep 1d\n", 1, 5,
-           "\"ip\" is already a field, request or set name");
-    bad_at(f, REQUEST REQUEST, 2, 9, "\"initiator\" is already a field, request or set name");
+           "set name \"ip\" is a field name\n");
+    bad_at(f, REQUEST REQUEST, 2, 9, "request name \"initiator\" is a request declared before\n");
+    bad_at(f, REQUEST "set initiator on login.approved add ip keep 1d\n", 2, 5,
+           "set name \"initiator\" is a request declared before\n");
+    bad_at(f, SETS "request known_ips from login.started by request_id keep 1m\n", 4, 9,
+           "request name \"known_ips\" is a set declared before\n");
+    /* Words of the language are not names. */
+    bad_at(f, "request count from login.started by request_id keep 1m\n", 1, 9,
+           "request name \"count\" is a word of the language\n");
+    bad_at(f, "set not on login.approved add ip keep 1d\n", 1, 5,
+           "set name \"not\" is a word of the language\n");
+    bad_at(f, "set within on login.approved add ip keep 1d\n", 1, 5,
+           "set name \"within\" is a word of the language\n");
+    bad_at(f, "request present from login.started by request_id keep 1m\n", 1, 9,
+           "request name \"present\" is a word of the language\n");
     bad_at(f, "set a.b on login.approved add ip keep 1d\n", 1, 5,
            "expected a set name (letters, digits, _ and -), found \"a.b\"");
     bad_at(f, "request q from login.started by colour keep 1m\n", 1, 33,
@@ -1179,8 +1202,9 @@ static void test_errors_positions(void **state)
     bad_at(f, "breaker 0 blocks per 1m\n", 1, 9,
            "the breaker's limit must be between 1 and 10000000");
     bad_at(f, "breaker blocks per 1m\n", 1, 9, "expected the number of blocks, found \"blocks\"");
+    /* A second breaker names the first. */
     bad_at(f, "breaker 1 blocks per 1m\nbreaker 2 blocks per 1m\n", 2, 1,
-           "a second breaker: the pack has one");
+           "a second breaker: a pack has one, declared at t.rules:1:1\n");
 }
 
 /* Every error of a source is reported, in order; good rules around bad ones
@@ -1201,8 +1225,9 @@ static void test_errors_all_reported(void **state)
         "t.rules:16:12: a cooldown must be between 1s and 366d\n",
         "t.rules:23:14: unknown set \"known_ipz\"",
         "t.rules:28:9: the breaker's limit must be between 1 and 10000000\n",
-        "t.rules:29:1: rule \"d\" has no \"severity\"\n",
-        "t.rules:29:1: rule \"d\" has no \"reason\"\n",
+        "t.rules:29:1: rule \"d\" has no \"severity\": add severity low, medium or high\n",
+        "t.rules:29:1: rule \"d\" has no \"reason\": add reason \"...\", the sentence the person "
+        "reads\n",
     };
     const char *p = got;
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -1239,7 +1264,8 @@ static void test_builder_sources(void **state)
     b = NULL;
     assert_null(f->rs);
     assert_int_equal(f->diag.count, 2);
-    assert_string_equal(f->diag.text, "b.rules:1:6: rule \"r\" is defined twice\n"
+    assert_string_equal(f->diag.text, "b.rules:1:6: rule \"r\" is defined twice (first at "
+                                      "a.rules:1)\n"
                                       "    rule r\n"
                                       "         ^\n"
                                       "b.rules:9:8: unknown field \"colour\"\n"
@@ -1259,6 +1285,35 @@ static void test_builder_sources(void **state)
     assert_int_equal(ruleset_rule_count(f->rs), 1);
     assert_string_equal(ruleset_rule(f->rs, 0)->file, "b.rules");
     assert_int_equal(ruleset_rule(f->rs, 0)->uses_request, 0);
+
+    /* The builder fails on its own errors only: errors already in a shared
+     * diagnostics list (another loader's, another builder's) do not make it
+     * fail. */
+    static const char before[] = "config.ini:3: an error of another loader\n"
+                                 "other.rules:1:1: expected rule, request, set or breaker, "
+                                 "found \"hello\"\n";
+    reset(f);
+    diag_plain(&f->diag, "config.ini:3: an error of another loader");
+    f->rs = rules_load_string("hello\n", "other.rules", &f->diag);
+    assert_null(f->rs);
+    assert_int_equal(f->diag.count, 2);
+    b = rules_builder_new();
+    assert_non_null(b);
+    assert_int_equal(
+        rules_builder_add(b, RULE("login.started", "ip is present"), "a.rules", &f->diag), 0);
+    f->rs = rules_builder_finish(b, &f->diag);
+    assert_non_null(f->rs);
+    assert_int_equal(ruleset_rule_count(f->rs), 1);
+    assert_int_equal(f->diag.count, 2);
+    assert_int_equal(strncmp(f->diag.text, before, strlen(before)), 0);
+    /* A builder with an error of its own still fails. */
+    ruleset_free(f->rs);
+    b = rules_builder_new();
+    assert_non_null(b);
+    assert_int_equal(rules_builder_add(b, "hello\n", "a.rules", &f->diag), 1);
+    f->rs = rules_builder_finish(b, &f->diag);
+    assert_null(f->rs);
+    assert_int_equal(f->diag.count, 3);
 
     /* An empty source is a rule set with nothing. */
     const ruleset_t *rs = load_ok(f, "# nothing\n\n");
@@ -1324,7 +1379,8 @@ static void test_load_dir_order(void **state)
     assert_true(good_ok);
 }
 
-/* Parsing a source stops after 100 errors. */
+/* Parsing a source stops after 100 errors: the 101st is the last reported,
+ * then a line without a position says so. */
 static void test_errors_capped(void **state)
 {
     struct fx *f = *state;
@@ -1335,102 +1391,372 @@ static void test_errors_capped(void **state)
         n += (size_t)snprintf(text + n, len - n, "rule r%d\n  on x\nend\n", i);
     reset(f);
     f->rs = rules_load_string(text, "t.rules", &f->diag);
+    assert_null(f->rs);
+    assert_int_equal(f->diag.count, 102);
+    /* Rule r100 (lines 301-303) gives the 101st error; r101 is not read. */
+    assert_non_null(strstr(f->diag.text, "\nt.rules:302:6: unknown event type \"x\""));
+    assert_null(strstr(f->diag.text, "t.rules:305:"));
+    static const char last[] = "\nt.rules: too many errors; stopped\n";
+    size_t tl = strlen(f->diag.text);
+    assert_true(tl > strlen(last));
+    assert_string_equal(f->diag.text + tl - strlen(last), last);
+
+    /* The count is per source: the next source of a builder is read. */
+    reset(f);
+    rules_builder_t *b = rules_builder_new();
+    assert_non_null(b);
+    assert_int_equal(rules_builder_add(b, text, "a.rules", &f->diag), 102);
+    assert_int_equal(rules_builder_add(b, "hello\n", "b.rules", &f->diag), 1);
+    f->rs = rules_builder_finish(b, &f->diag);
+    assert_null(f->rs);
+    assert_int_equal(f->diag.count, 103);
+    assert_non_null(strstr(f->diag.text, "\na.rules: too many errors; stopped\n"
+                                         "b.rules:1:1: expected rule, request, set or breaker"));
+
+    /* 100 errors: all reported, without the line. */
+    char *r100 = strstr(text, "rule r100\n");
+    assert_non_null(r100);
+    *r100 = '\0'; /* rules r0-r99 */
+    reset(f);
+    f->rs = rules_load_string(text, "t.rules", &f->diag);
     free(text);
     assert_null(f->rs);
-    assert_int_equal(f->diag.count, 101);
+    assert_int_equal(f->diag.count, 100);
+    assert_null(strstr(f->diag.text, "too many errors"));
 }
 
-/* ---- reported bugs: the behaviour they should have ---- */
+/* ---- reported bugs, fixed: the behaviour they now have ---- */
 
-static int known_bugs(void)
-{
-    return getenv("RULES_KNOWN_BUGS") != NULL;
-}
-
-/* rules_duration_parse multiplies without an overflow check: 213503984d
- * wraps to about 1.7 days (undefined behaviour) and is accepted. */
-static void test_known_bug_duration_overflow(void **state)
+/* rules_duration_parse refuses a duration beyond INT64_MAX microseconds
+ * (213503984d used to wrap to about 1.7 days and be accepted); the lexer
+ * says so at the duration. */
+static void test_duration_overflow_refused(void **state)
 {
     struct fx *f = *state;
-    if (!known_bugs()) skip();
-    assert_int_equal(rules_duration_parse("213503984d", 10), -1);
-    load_bad(f, RULE("login.started", "count(login.started within 213503984d) > 1"), 1);
+    /* INT64_MAX us is 106751991d 4h 0m 54s 775807us. */
+    assert_int_equal(rules_duration_parse("106751991d", 10), INT64_C(106751991) * US_D);
+    assert_int_equal(rules_duration_parse("106751991d4h", 12),
+                     INT64_C(106751991) * US_D + 4 * US_H);
+    /* -2: too long (-1 is a malformed duration). */
+    assert_int_equal(rules_duration_parse("106751992d", 10), -2);
+    assert_int_equal(rules_duration_parse("213503984d", 10), -2);
+    assert_int_equal(rules_duration_parse("15250285w", 9), -2);
+    /* The sum of the groups overflows, not any one of them. */
+    assert_int_equal(rules_duration_parse("106751991d5h", 12), -2);
+    assert_int_equal(rules_duration_parse("106751991d4h1m", 14), -2);
+
+    bad_exact(f, RULE("login.started", "count(login.started within 213503984d) > 1"),
+              "t.rules:3:35: duration \"213503984d\" is too long\n"
+              "      when count(login.started within 213503984d) > 1\n"
+              "                                      ^\n");
+    bad_at(f, "rule r\n  on login.started\n  cooldown 106751991d5h\n" TAIL, 3, 12,
+           "duration \"106751991d5h\" is too long\n");
+    /* Within int64 but not within the clause's range: the clause's message. */
+    bad_at(f, "rule r\n  on login.started\n  cooldown 106751991d\n" TAIL, 3, 12,
+           "a cooldown must be between 1s and 366d\n");
 }
 
-/* The column of a regular-expression error ignores the escapes before the
- * offset: the caret should be under the end of the pattern (column 35). */
-static void test_known_bug_regex_column(void **state)
+/* The column of a regular-expression error counts \\ and \" as the two
+ * characters they are in the source: the caret is under the end of the
+ * pattern (column 35), not two columns before it. */
+static void test_regex_error_column_counts_escapes(void **state)
 {
     struct fx *f = *state;
-    if (!known_bugs()) skip();
-    bad_at(f, RULE("login.started", "user_agent matches \"a\\\\\\\"b(\""), 3, 35,
-           "bad regular expression at offset 5");
+    bad_exact(f, RULE("login.started", "user_agent matches \"a\\\\\\\"b(\""),
+              "t.rules:3:35: bad regular expression at offset 5: missing closing parenthesis\n"
+              "      when user_agent matches \"a\\\\\\\"b(\"\n"
+              "                                      ^\n");
+    /* Other backslashes are as written: \d is two characters in both. */
+    bad_at(f, RULE("login.started", "user_agent matches \"\\\\d\\d(\""), 3, 34,
+           "bad regular expression at offset 5: missing closing parenthesis\n");
+    /* An error before the end of the pattern \\x)y. */
+    bad_at(f, RULE("login.started", "user_agent matches \"\\\\\\\\x)y\""), 3, 33,
+           "bad regular expression at offset 3: unmatched closing parenthesis\n");
 }
 
-/* A lexical error is followed by a second, misleading error about the
+/* A lexical error gives one error, not a second, misleading one about the
  * token after it. */
-static void test_known_bug_lexer_cascade(void **state)
+static void test_lexer_error_reported_once(void **state)
 {
     struct fx *f = *state;
-    if (!known_bugs()) skip();
-    load_bad(f, RULE("login.started", "ip = \"10.0.0.1\""), 1);
-    load_bad(f, RULE("login.started", "count(login.started within 10x) > 1"), 1);
-    load_bad(f, "rule r\n  on login.started\n  action alert\n  severity low\n  reason \"x\nend\n",
-             1);
+    bad_exact(f, RULE("login.started", "ip = \"10.0.0.1\""),
+              "t.rules:3:11: unexpected '=': compare with ==\n"
+              "      when ip = \"10.0.0.1\"\n"
+              "              ^\n");
+    bad_exact(f, RULE("login.started", "count(login.started within 10x) > 1"),
+              "t.rules:3:35: bad duration \"10x\": write a number and a unit: ms, s, m, h, d or w "
+              "(\"10m\", \"1h30m\")\n"
+              "      when count(login.started within 10x) > 1\n"
+              "                                      ^\n");
+    bad_exact(f, "rule r\n  on login.started\n  action alert\n  severity low\n  reason \"x\nend\n",
+              "t.rules:5:10: unterminated string: close it with \" on the same line\n"
+              "      reason \"x\n"
+              "             ^\n");
+    bad_exact(f, RULE("login.started", "ip is present && country is present"),
+              "t.rules:3:22: unexpected '&': write and\n"
+              "      when ip is present && country is present\n"
+              "                         ^\n");
+    bad_at(f, RULE("login.started", "ip is present & country is present"), 3, 22,
+           "unexpected '&': write and\n");
+    bad_at(f, RULE("login.started", "ip is present || country is present"), 3, 22,
+           "unexpected '|': write or\n");
+    bad_at(f, RULE("login.started", "ip is present | country is present"), 3, 22,
+           "unexpected '|': write or\n");
+    bad_at(f, RULE("login.started", "! ip is present"), 3, 8, "unexpected '!': write != or not\n");
+    bad_at(f, "rule r\n  on login.started\n  cooldown 10x\n" TAIL, 3, 12, "bad duration \"10x\"");
+    bad_at(f, RULE("login.started", "user_agent matches \"curl"), 3, 27,
+           "unterminated string: close it with \" on the same line\n");
+    bad_at(f, "rule r\n  on login.started\n  when ip == \"x\" @\n" TAIL, 3, 18,
+           "unexpected character '@'\n");
+    /* The declarations after the bad one are read: their errors follow.
+     * Rules r 1-7, s 8-13, r 14-20, t 21-27. */
+    static const char text[] = RULE("login.started", "ip = \"x\"")       /**/
+        "rule s\n  on login.sarted\n" TAIL                               /**/
+            RULE("login.started", "count(login.started within 10x) > 1") /**/
+        "rule t\n  on login.started\n  when colour is present\n" TAIL;
+    const char *got = load_bad(f, text, 4);
+    assert_int_equal(strncmp(got, "t.rules:3:11: unexpected '='", 28), 0);
+    assert_non_null(strstr(got, "\nt.rules:9:6: unknown event type \"login.sarted\""));
+    assert_non_null(strstr(got, "\nt.rules:16:35: bad duration \"10x\""));
+    assert_non_null(strstr(got, "\nt.rules:23:8: unknown field \"colour\""));
 }
 
-/* A rule without "end" before the next rule is reported as an unknown
- * clause "rule", not as the missing "end". */
-static void test_known_bug_missing_end_message(void **state)
+/* A rule without "end" before the next rule says so at the rule, not that
+ * "rule" is an unknown clause; the next rule is read. */
+static void test_missing_end_before_next_rule(void **state)
 {
     struct fx *f = *state;
-    if (!known_bugs()) skip();
+    bad_exact(f,
+              "rule a\n  on login.started\n  action alert\n  severity low\n"
+              "  reason \"x\"\n" RULE("login.started", "ip is present"),
+              "t.rules:1:1: rule \"a\" has no \"end\" before the next rule\n"
+              "    rule a\n"
+              "    ^\n");
+    /* After a condition, and at a rule not at column 1. */
+    bad_at(f,
+           "  rule a\n  on login.started\n  action alert\n  severity low\n  reason \"x\"\n"
+           "  when ip is present\n" RULE("login.started", "ip is present"),
+           1, 3, "rule \"a\" has no \"end\" before the next rule\n");
+    /* Before a declaration of another kind. */
+    bad_at(f,
+           "rule a\n  on login.started\n  action alert\n  severity low\n  reason \"x\"\n" REQUEST,
+           1, 1, "rule \"a\" has no \"end\" before the next request\n");
+    bad_at(f,
+           "rule a\n  on login.started\n  action alert\n  severity low\n  reason \"x\"\n"
+           "set s on login.approved add ip keep 1d\n",
+           1, 1, "rule \"a\" has no \"end\" before the next set\n");
+    bad_at(f,
+           "rule a\n  on login.started\n  action alert\n  severity low\n  reason \"x\"\n"
+           "breaker 1 blocks per 1m\n",
+           1, 1, "rule \"a\" has no \"end\" before the next breaker\n");
+    /* The next rule is read: its own error follows. */
     const char *got = load_bad(f,
                                "rule a\n  on login.started\n  action alert\n  severity low\n"
-                               "  reason \"x\"\n" RULE("login.started", "ip is present"),
-                               1);
-    assert_non_null(strstr(got, "has no \"end\""));
+                               "  reason \"x\"\n" RULE("login.started", "colour is present"),
+                               2);
+    assert_non_null(strstr(got, "t.rules:1:1: rule \"a\" has no \"end\" before the next rule\n"));
+    assert_non_null(strstr(got, "\nt.rules:8:8: unknown field \"colour\"\n"));
+    /* At the end of the file. */
+    bad_exact(f, "rule a\n  on login.started\n  action alert\n  severity low\n  reason \"x\"\n",
+              "t.rules:1:1: rule \"a\" has no \"end\"\n"
+              "    rule a\n"
+              "    ^\n");
 }
 
-/* rules_duration_format cuts a unit in two when the buffer is short:
- * "1h30m" in 4 bytes gives "1h3". It should stop at the last whole unit. */
-static void test_known_bug_duration_format_truncation(void **state)
+/* rules_duration_format never cuts a unit in two when the buffer is short
+ * ("1h30m" in 4 bytes used to give "1h3"): it stops at the last whole
+ * unit. */
+static void test_duration_format_whole_units(void **state)
 {
     (void)state;
-    if (!known_bugs()) skip();
-    char small[4];
+    char small[4], b[32];
     assert_string_equal(rules_duration_format(90 * US_M, small, sizeof small), "1h");
+    assert_string_equal(rules_duration_format(90 * US_M, b, 5), "1h");
+    assert_string_equal(rules_duration_format(90 * US_M, b, 6), "1h30m");
+    assert_string_equal(rules_duration_format(US_D + US_S + 5000, b, 5), "1d1s");
+    assert_string_equal(rules_duration_format(US_D + US_S + 5000, b, 7), "1d1s");
+    assert_string_equal(rules_duration_format(US_D + US_S + 5000, b, 8), "1d1s5ms");
+    /* Not even the first unit fits: nothing. */
+    assert_string_equal(rules_duration_format(10 * US_M, small, 3), "");
+    assert_string_equal(rules_duration_format(366 * US_D, small, sizeof small), "");
+    assert_string_equal(rules_duration_format(10 * US_M, small, 1), "");
 }
 
-/* A counter's state name hashes the filter's source text with runs of
- * whitespace made one space, so removing the spaces around == (a change of
- * layout, not of meaning) renames the counter and drops its state. */
-static void test_known_bug_filter_layout_renames_counter(void **state)
+/* A counter's state name hashes the filter's tokens, not its layout:
+ * removing the spaces around == (a change of layout, not of meaning) keeps
+ * the counter and its state. */
+static void test_counter_name_from_filter_tokens(void **state)
 {
     struct fx *f = *state;
-    char spaced[256], tight[256];
-    if (!known_bugs()) skip();
+    char spaced[256], tight[256], other[256];
     counter_name(f, "login.started", "count(login.started where channel == \"app\" within 10m) > 1",
                  spaced, sizeof spaced);
     counter_name(f, "login.started", "count(login.started where channel==\"app\" within 10m) > 1",
                  tight, sizeof tight);
     assert_string_equal(spaced, tight);
+    assert_int_equal(strncmp(spaced, "login.started?", 14), 0);
+    assert_int_equal(strlen(spaced), 14 + 8);
+    counter_name(f, "login.started",
+                 "count(login.started where\n\tchannel==\"app\"# app\nwithin 10m) > 1", other,
+                 sizeof other);
+    assert_string_equal(spaced, other);
+    counter_name(f, "login.started",
+                 "count(login.started where channel != \"app\"and(ip is present) within 10m) > 1",
+                 tight, sizeof tight);
+    counter_name(f, "login.started",
+                 "count(login.started where channel!=\"app\" and ( ip is present ) within 10m) > 1",
+                 other, sizeof other);
+    assert_string_equal(tight, other);
+    assert_string_not_equal(spaced, other);
+    /* The two layouts in one pack are one counter. */
+    const ruleset_t *rs =
+        load_ok(f, "rule a\n  on login.started\n  when count(login.started where channel==\"app\" "
+                   "within 10m) > 1\n" TAIL "rule b\n  on login.started\n  when "
+                   "count(login.started where channel == \"app\" within 1h) > 1\n" TAIL);
+    assert_int_equal(ruleset_counter_count(rs), 1);
+    assert_string_equal(ruleset_counter(rs, 0)->name, spaced);
+    assert_int_equal(ruleset_counter(rs, 0)->keep_us, US_H);
 }
 
-/* rules_load_dir calls qsort(NULL, 0, ...) on a directory without a rule
- * file: undefined behaviour (UBSan: "null pointer passed as argument 1").
- * The directory then loads as an empty rule set, without a diagnostic. */
-static void test_known_bug_load_dir_empty(void **state)
+/* A directory without a rule file is an error, not an empty rule set that
+ * silently turns detection off (it used to be, after qsort(NULL, 0, ...)). */
+static void test_load_dir_empty_is_error(void **state)
 {
     struct fx *f = *state;
-    char dir[] = "/tmp/test_rules.XXXXXX";
-    if (!known_bugs()) skip();
+    char dir[] = "/tmp/test_rules.XXXXXX", path[256], want[256];
     assert_non_null(mkdtemp(dir));
+    snprintf(want, sizeof want, "%s: no *.rules files\n", dir);
     f->rs = rules_load_dir(dir, &f->diag);
+    int empty_ok =
+        f->rs == NULL && f->diag.count == 1 && f->diag.text && strcmp(f->diag.text, want) == 0;
+    if (!empty_ok) print_error("empty: want %sgot %s", want, f->diag.text ? f->diag.text : "");
+    /* Files, but none named *.rules: the same. */
+    reset(f);
+    snprintf(path, sizeof path, "%s/notes.txt", dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(RULE("login.started", "ip is present"), fp);
+    fclose(fp);
+    f->rs = rules_load_dir(dir, &f->diag);
+    int other_ok =
+        f->rs == NULL && f->diag.count == 1 && f->diag.text && strcmp(f->diag.text, want) == 0;
+    if (!other_ok) print_error("other: want %sgot %s", want, f->diag.text ? f->diag.text : "");
+    unlink(path);
     rmdir(dir);
-    assert_non_null(f->rs);
-    assert_int_equal(ruleset_rule_count(f->rs), 0);
-    assert_int_equal(f->diag.count, 0);
+    assert_true(empty_ok);
+    assert_true(other_ok);
+}
+
+/* ---- defects still open: the correct behaviour ----
+ *
+ * These fail until rules/ is fixed; each comment says what happens now. */
+
+/* A lexical error must hide only the parser's error about the token right
+ * after it. Now the parser stays in "the lexer reported it" until its next
+ * error, wherever that is, and drops that error: a stray ';' after the
+ * event type hides the unknown field two lines below, or the missing
+ * "action" or "end" of the rule. */
+static void test_lexer_error_hides_no_later_error(void **state)
+{
+    struct fx *f = *state;
+    const char *got =
+        load_bad(f, "rule r\n  on login.started;\n  when colour is present\n" TAIL, 2);
+    assert_int_equal(strncmp(got, "t.rules:2:19: unexpected character ';'\n", 39), 0);
+    assert_non_null(strstr(got, "\nt.rules:3:8: unknown field \"colour\"\n"));
+
+    got = load_bad(f, "rule r\n  on login.started;\n  severity low\n  reason \"x\"\nend\n", 2);
+    assert_int_equal(strncmp(got, "t.rules:2:19: unexpected character ';'\n", 39), 0);
+    assert_non_null(strstr(got, "\nt.rules:1:1: rule \"r\" has no \"action\""));
+
+    got = load_bad(
+        f, "rule r\n  on login.started\n  action alert\n  severity low\n  reason \"x\" $\n", 2);
+    assert_int_equal(strncmp(got, "t.rules:5:14: unexpected character '$'\n", 39), 0);
+    assert_non_null(strstr(got, "\nt.rules:1:1: rule \"r\" has no \"end\"\n"));
+}
+
+/* A rule without "action" has no kind; its duration is not "an alert's".
+ * Now the missing action makes it an alert by default and a second,
+ * misleading error follows at the duration clause. */
+static void test_duration_without_action_one_error(void **state)
+{
+    struct fx *f = *state;
+    bad_at(f, "rule r\n  on login.started\n  duration 1h\n  severity low\n  reason \"x\"\nend\n", 1,
+           1, "rule \"r\" has no \"action\"");
+}
+
+/* The limit of 100 errors holds for lexical errors too. Now the parser
+ * skips every bad token of a run in one step and checks the limit only
+ * between declarations: a line of 300 stray characters gives 300 errors,
+ * each with a copy of the line (a binary file named *.rules gives one per
+ * bad byte). */
+static void test_errors_capped_within_a_declaration(void **state)
+{
+    struct fx *f = *state;
+    char text[1024];
+    char junk[301];
+    memset(junk, '$', 300);
+    junk[300] = '\0';
+    snprintf(text, sizeof text, RULE("login.started", "ip is present %s"), junk);
+    reset(f);
+    f->rs = rules_load_string(text, "t.rules", &f->diag);
+    assert_null(f->rs);
+    if (f->diag.count != 102) print_error("%zu errors\n", f->diag.count);
+    assert_int_equal(f->diag.count, 102);
+    static const char last[] = "\nt.rules: too many errors; stopped\n";
+    size_t tl = strlen(f->diag.text);
+    assert_string_equal(f->diag.text + tl - strlen(last), last);
+}
+
+/* A duration too long for int64 is "too long" however many digits it has,
+ * and a duration in range is read however many digits it has. Now a number
+ * of more than 10 digits is refused as a malformed duration ("bad
+ * duration ...: write a number and a unit"), so 31536000000ms (365d) is
+ * refused and 10000000000d gets the wrong message. */
+static void test_duration_overflow_many_digits(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(rules_duration_parse("31536000000ms", 13), 365 * US_D);
+    assert_int_equal(rules_duration_parse("10000000000d", 12), -2);
+    assert_int_equal(rules_duration_parse("99999999999999999999s", 21), -2);
+    const ruleset_t *rs = load_ok(f, "rule r\n  on login.started\n  cooldown 31536000000ms\n" TAIL);
+    assert_int_equal(ruleset_rule(rs, 0)->cooldown_us, 365 * US_D);
+    bad_at(f, "rule r\n  on login.started\n  cooldown 10000000000d\n" TAIL, 3, 12,
+           "duration \"10000000000d\" is too long\n");
+}
+
+/* "0s" is a unit like the others: in a 2-byte buffer it is "", not "0".
+ * Now the zero case is written with snprintf and cut. */
+static void test_duration_format_zero_whole_unit(void **state)
+{
+    (void)state;
+    char b[4];
+    assert_string_equal(rules_duration_format(0, b, 3), "0s");
+    assert_string_equal(rules_duration_format(0, b, 2), "");
+    assert_string_equal(rules_duration_format(-5, b, 2), "");
+}
+
+/* Two different filters are two counters. Now the canonical text of a
+ * filter stops growing at 1023 bytes, so two long filters that differ only
+ * after that (a long "in [...]" list) get one name and are merged: the
+ * second rule counts with the first rule's filter. */
+static void test_counter_name_long_filter(void **state)
+{
+    struct fx *f = *state;
+    char list[2048] = "", text[8192];
+    for (int i = 0; i < 60; i++)
+        strcat(list, "\"abcdefghijklmnop\", ");
+    snprintf(text, sizeof text,
+             "rule a\n  on login.started\n  when count(login.started where channel in [%s\"x\"] "
+             "within 1h) > 1\n" TAIL "rule b\n  on login.started\n  when count(login.started "
+             "where channel in [%s\"y\"] within 1h) > 1\n" TAIL,
+             list, list);
+    const ruleset_t *rs = load_ok(f, text);
+    assert_int_equal(ruleset_counter_count(rs), 2);
+    assert_string_not_equal(ruleset_counter(rs, 0)->name, ruleset_counter(rs, 1)->name);
+    const rule_expr_t *fb =
+        ruleset_counter(rs, (size_t)ruleset_rule(rs, 1)->when->a->counter)->filter;
+    assert_int_equal(fb->op, EX_IN_LIST);
+    assert_string_equal(fb->items[fb->nitems - 1]->str, "y");
 }
 
 int main(void)
@@ -1462,13 +1788,20 @@ int main(void)
         T(test_load_dir_errors),
         T(test_load_dir_order),
         T(test_errors_capped),
-        T(test_known_bug_duration_overflow),
-        T(test_known_bug_regex_column),
-        T(test_known_bug_lexer_cascade),
-        T(test_known_bug_missing_end_message),
-        T(test_known_bug_duration_format_truncation),
-        T(test_known_bug_filter_layout_renames_counter),
-        T(test_known_bug_load_dir_empty),
+        T(test_duration_overflow_refused),
+        T(test_regex_error_column_counts_escapes),
+        T(test_lexer_error_reported_once),
+        T(test_missing_end_before_next_rule),
+        T(test_duration_format_whole_units),
+        T(test_counter_name_from_filter_tokens),
+        T(test_load_dir_empty_is_error),
+        /* Defects still open. */
+        T(test_lexer_error_hides_no_later_error),
+        T(test_duration_without_action_one_error),
+        T(test_errors_capped_within_a_declaration),
+        T(test_duration_overflow_many_digits),
+        T(test_duration_format_zero_whole_unit),
+        T(test_counter_name_long_filter),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
