@@ -385,6 +385,17 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
     (void)ttl_ms;
     if (obj_open(m, key, T_ZSET, 1, &o, err, errlen) < 0) return -1;
     z = &o->u.z;
+    if (min_score != INT64_MIN) {
+        /* Keep (max score - keep, ...]: the same members whatever the order
+         * of the adds. A member already outside is not added. */
+        int64_t keep = score - min_score;
+        int64_t top = z->n ? ZAT(z, z->n - 1)->score : score;
+        min_score = (top > score ? top : score) - keep;
+        if (score < min_score) {
+            z_prune(z, min_score);
+            return 0;
+        }
+    }
     sl = strmap_find(&z->idx, member, len, h);
     if (sl != NULL) {
         e = sl->val;

@@ -229,19 +229,30 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
     int n = 0;
 
     if (ready(r, err, errlen) < 0) return -1;
-    if (append(r, err, errlen, "ZADD %b %s %lld %b", key, klen, gt ? "GT" : "NX", (long long)score,
-               member, strlen(member)) < 0)
-        return -1;
-    n++;
-    if (min_score != INT64_MIN) {
-        if (append(r, err, errlen, "ZREMRANGEBYSCORE %b -inf (%lld", key, klen,
-                   (long long)min_score) < 0)
-            return -1;
-        n++;
-    }
-    if (append(r, err, errlen, "PEXPIRE %b %lld", key, klen, (long long)ttl_ms) < 0) return -1;
-    n++;
-    return collect(r, n, NULL, err, errlen);
+    (void)klen;
+    (void)n;
+    /* Keep (max score - keep, ...]: the same members whatever the order of
+     * the adds (events of several partitions arrive in any order). A member
+     * already outside is not added. */
+    static const char script[] =
+        "local s = tonumber(ARGV[1]) local keep = tonumber(ARGV[4]) "
+        "if keep >= 0 then "
+        "  local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES') "
+        "  local m = s "
+        "  if top[2] and tonumber(top[2]) > m then m = tonumber(top[2]) end "
+        "  local floor = m - keep "
+        "  if s >= floor then redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1], ARGV[2]) end "
+        "  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', floor)) "
+        "else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1], ARGV[2]) end "
+        "redis.call('PEXPIRE', KEYS[1], ARGV[5]) return 0";
+    long long keep = min_score == INT64_MIN ? -1 : (long long)(score - min_score);
+    redisReply *rep = command(r, err, errlen, "EVAL %s 1 %s %lld %b %s %lld %lld", script, key,
+                              (long long)score, member, strlen(member), gt ? "GT" : "NX", keep,
+                              (long long)ttl_ms);
+    if (rep == NULL) return -1;
+    if (rep->type == REDIS_REPLY_ERROR) return unexpected(rep, err, errlen);
+    freeReplyObject(rep);
+    return 0;
 }
 
 static int redis_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count, char *err,

@@ -22,13 +22,6 @@ static rule_expr_t *node(expr_op_t op, const token_t *at)
 }
 
 
-static uint32_t fnv1a(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
 
 /* count(TYPE [where C] [by F] within D) or distinct(F of TYPE ...). */
 static rule_expr_t *parse_counter(parser_t *p, int distinct)
@@ -88,15 +81,14 @@ static rule_expr_t *parse_counter(parser_t *p, int distinct)
         p->ctx_type = c.type;
         p->in_filter = 1;
         p->canon_on = 1;
-        p->canon_len = 0;
-        p->canon[0] = '\0';
+        p->canon_hash = 2166136261u;
         c.filter = parser_cond(p);
         p->canon_on = 0;
         p->in_filter = 0;
         p->ctx_type = saved;
         if (!c.filter)
             goto fail;
-        snprintf(b, sizeof b, "%08x", fnv1a(p->canon));
+        snprintf(b, sizeof b, "%08x", p->canon_hash);
     } else {
         b[0] = '\0';
     }

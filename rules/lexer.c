@@ -93,6 +93,8 @@ void lexer_init(lexer_t *lx, const char *src, const char *name, rules_diag_t *di
 
 static void lex_error(lexer_t *lx, int line, int col, const char *fmt, ...)
 {
+    if (lx->errors >= LEXER_MAX_ERRORS)
+        return;
     va_list ap;
     va_start(ap, fmt);
     diag_vat(lx->diag, lx->src, lx->name, line, col, fmt, ap);
@@ -112,9 +114,10 @@ int64_t rules_duration_parse(const char *s, size_t len)
             return -1;
         int64_t n = 0;
         while (i < len && isdigit((unsigned char)s[i])) {
-            if (n > 100000000)
-                return -1;
-            n = n * 10 + (s[i++] - '0');
+            int d = s[i++] - '0';
+            if (n > (INT64_MAX - d) / 10)
+                return -2; /* too long */
+            n = n * 10 + d;
         }
         int64_t unit, prev_total = total;
         if (i + 1 < len && s[i] == 'm' && s[i + 1] == 's') {
@@ -148,9 +151,12 @@ char *rules_duration_format(int64_t us, char *buf, size_t len)
     } units[] = {{86400000000LL, "d"}, {3600000000LL, "h"}, {60000000LL, "m"},
                  {1000000LL, "s"},     {1000LL, "ms"}};
     size_t o = 0;
+    if (len == 0)
+        return buf;
     buf[0] = '\0';
     if (us <= 0) {
-        snprintf(buf, len, "0s");
+        if (len >= 3)
+            snprintf(buf, len, "0s");
         return buf;
     }
     for (size_t i = 0; i < sizeof units / sizeof units[0] && us > 0; i++) {
@@ -195,6 +201,8 @@ void lexer_next(lexer_t *lx, token_t *t)
             break;
         }
     }
+    if (lx->errors >= LEXER_MAX_ERRORS)
+        lx->p = lx->end; /* too many errors: end the source */
     t->start = lx->p;
     t->line = lx->line;
     t->col = (int)(lx->p - lx->line_start) + 1;
@@ -223,8 +231,11 @@ void lexer_next(lexer_t *lx, token_t *t)
             digits++;
         if (digits == t->len) {
             if (t->len > 15) {
-                lex_error(lx, t->line, t->col, "number %.*s is too large", (int)t->len, s);
-                t->kind = TOK_ERROR;
+                /* Reported, then read as a number so that the rest is checked. */
+                lex_error(lx, t->line, t->col, "number %.*s is too large: at most 15 digits",
+                          (int)t->len, s);
+                t->kind = TOK_NUMBER;
+                t->num = 0;
                 return;
             }
             t->kind = TOK_NUMBER;
@@ -304,8 +315,9 @@ void lexer_next(lexer_t *lx, token_t *t)
             t->kind = TOK_EQ;
             return;
         }
+        /* Reported, then read as == so that the rest is checked too. */
         lex_error(lx, t->line, t->col, "unexpected '=': compare with ==");
-        t->kind = TOK_ERROR;
+        t->kind = TOK_EQ;
         return;
     case '!':
         if (n1 == '=') {

@@ -33,32 +33,33 @@
 
 void parser_next(parser_t *p)
 {
-    /* The canonical text of a filter: its tokens joined by one space, so
-     * that a filter's state survives reformatting. */
-    if (p->canon_on && p->tok.kind != TOK_EOF && p->canon_len + p->tok.len + 2 < sizeof p->canon) {
-        if (p->canon_len)
-            p->canon[p->canon_len++] = ' ';
-        memcpy(p->canon + p->canon_len, p->tok.start, p->tok.len);
-        p->canon_len += p->tok.len;
-        p->canon[p->canon_len] = '\0';
+    /* The canonical text of a filter: its tokens, each followed by one
+     * space, so that a filter's state survives reformatting. */
+    if (p->canon_on && p->tok.kind != TOK_EOF) {
+        for (size_t i = 0; i <= p->tok.len; i++)
+            p->canon_hash = (p->canon_hash ^ (i < p->tok.len ? (unsigned char)p->tok.start[i] : ' ')) *
+                            16777619u;
     }
     free(p->tok.str);
+    p->lex_failed = 0;
     lexer_next(&p->lx, &p->tok);
     if (p->tok.kind == TOK_ERROR) {
         p->errors++;
-        p->lex_failed = 1;
-        /* Skip bad tokens; the lexer reported them, and the parser's error
-         * that follows would only repeat it. */
+        /* Skip bad tokens; the lexer reported them, and a parser error at
+         * the token after them would only repeat it. */
         while (p->tok.kind == TOK_ERROR) {
             free(p->tok.str);
             lexer_next(&p->lx, &p->tok);
         }
+        p->lex_failed = 1;
+        p->lex_line = p->tok.line;
+        p->lex_col = p->tok.col;
     }
 }
 
 void parser_error(parser_t *p, int line, int col, const char *fmt, ...)
 {
-    if (p->lex_failed) {
+    if (p->lex_failed && line == p->lex_line && col <= p->lex_col) {
         p->lex_failed = 0;
         p->errors++;
         return;
@@ -555,7 +556,7 @@ static int parse_rule(parser_t *p)
                      "rule \"%s\" has no \"reason\": add reason \"...\", the sentence the "
                      "person reads",
                      r.id);
-    if (r.duration_us && r.kind == KIND_ALERT)
+    if (r.duration_us && has_kind && r.kind == KIND_ALERT)
         parser_error(p, dur_line, dur_col,
                      "an alert has no duration: only block_identity and block_authenticator "
                      "rules have one");
@@ -612,7 +613,7 @@ size_t rules_builder_add(rules_builder_t *b, const char *text, const char *name,
         }
         if (rc < 0)
             resync(&p);
-        if (diag->count - before > 100) {
+        if (diag->count - before > 100 || p.lx.errors >= LEXER_MAX_ERRORS) {
             diag_plain(diag, "%s: too many errors; stopped", name);
             break;
         }

@@ -47,12 +47,15 @@ typedef struct lexer {
     size_t errors;
 } lexer_t;
 
+/* After this many errors the lexer reports no more and ends the source. */
+#define LEXER_MAX_ERRORS 100
+
 void lexer_init(lexer_t *lx, const char *src, const char *name, rules_diag_t *diag);
 /* Reads the next token; TOK_STRING text is malloc'd into tok->str (the
  * caller takes ownership). Errors are reported and give TOK_ERROR. */
 void lexer_next(lexer_t *lx, token_t *tok);
 
-/* Duration parsing: "10m" -> microseconds; -1 on a bad unit. */
+/* Duration parsing: "10m" -> microseconds; -1 on a bad unit, -2 when too long. */
 int64_t rules_duration_parse(const char *s, size_t len);
 
 /* Frees an expression tree. */
@@ -100,10 +103,10 @@ typedef struct parser {
     event_type_t ctx_type; /* event type that fields refer to in the current expression */
     int in_filter;         /* inside a count filter: no counts, no requests, no sets */
     rule_t *rule;          /* the rule being parsed, if any */
-    int lex_failed;        /* the lexer reported an error the parser should not repeat */
-    int canon_on;          /* collecting the canonical text of a filter */
-    char canon[1024];
-    size_t canon_len;
+    int lex_failed;        /* the lexer reported an error just before the current token: */
+    int lex_line, lex_col; /* a parser error at this token would only repeat it */
+    int canon_on;          /* hashing the canonical text of a filter */
+    uint32_t canon_hash;   /* FNV-1a of its tokens, each followed by a space */
 } parser_t;
 
 /* Parser helpers (parser.c), used by expr.c. */

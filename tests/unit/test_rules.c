@@ -1509,10 +1509,10 @@ static void test_lexer_error_reported_once(void **state)
     bad_at(f, "rule r\n  on login.started\n  when ip == \"x\" @\n" TAIL, 3, 18,
            "unexpected character '@'\n");
     /* The declarations after the bad one are read: their errors follow.
-     * Rules r 1-7, s 8-13, r 14-20, t 21-27. */
-    static const char text[] = RULE("login.started", "ip = \"x\"")       /**/
-        "rule s\n  on login.sarted\n" TAIL                               /**/
-            RULE("login.started", "count(login.started within 10x) > 1") /**/
+     * Rules r 1-7, s 8-13, u 14-20, t 21-27. */
+    static const char text[] =
+        "rule r\n  on login.started\n  when ip = \"x\"\n" TAIL "rule s\n  on login.sarted\n" TAIL
+        "rule u\n  on login.started\n  when count(login.started within 10x) > 1\n" TAIL
         "rule t\n  on login.started\n  when colour is present\n" TAIL;
     const char *got = load_bad(f, text, 4);
     assert_int_equal(strncmp(got, "t.rules:3:11: unexpected '='", 28), 0);
@@ -1709,12 +1709,14 @@ static void test_errors_capped_within_a_declaration(void **state)
 
 /* A duration too long for int64 is "too long" however many digits it has,
  * and a duration in range is read however many digits it has. Now a number
- * of more than 10 digits is refused as a malformed duration ("bad
- * duration ...: write a number and a unit"), so 31536000000ms (365d) is
- * refused and 10000000000d gets the wrong message. */
+ * above 1000000009 in a duration is refused as a malformed duration ("bad
+ * duration ...: write a number and a unit"), so 5000000000ms (about 58d)
+ * and 31536000000ms (365d) are refused and 10000000000d gets the wrong
+ * message. */
 static void test_duration_overflow_many_digits(void **state)
 {
     struct fx *f = *state;
+    assert_int_equal(rules_duration_parse("5000000000ms", 12), 5000000 * US_S);
     assert_int_equal(rules_duration_parse("31536000000ms", 13), 365 * US_D);
     assert_int_equal(rules_duration_parse("10000000000d", 12), -2);
     assert_int_equal(rules_duration_parse("99999999999999999999s", 21), -2);

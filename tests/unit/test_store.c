@@ -257,12 +257,16 @@ static void test_window_prune(void **state)
     assert_int_equal(wcount(F, "id-1", "w", INT64_MIN, INT64_MAX), 3);
     OK(store_window_add(F->s, "id-1", "w", "d", T0 + 1500, keep, ERR)); /* a is older */
     check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "b c d");
-    /* an out-of-order add prunes relative to its own time */
+    /* the set keeps (latest - keep, ...] whatever the order of adds: a late
+     * member already outside is not added */
     OK(store_window_add(F->s, "id-1", "w", "e", T0 + 100, keep, ERR));
-    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "e b c d");
+    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "b c d");
+    /* a late member inside is added and prunes nothing new */
+    OK(store_window_add(F->s, "id-1", "w", "g", T0 + 600, keep, ERR));
+    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "b g c d");
     /* a pruned member may come back */
     OK(store_window_add(F->s, "id-1", "w", "a", T0 + 1600, keep, ERR));
-    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "c d a"); /* b, e < ts - keep */
+    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "g c d a"); /* b < ts - keep */
     OK(store_window_add(F->s, "id-1", "w", "f", T0 + 3000, keep, ERR));
     check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "f");
     /* keep 0 keeps only the latest time */

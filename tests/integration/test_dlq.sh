@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Bad events go to the dead-letter topic with their original bytes and
+# headers naming source topic, partition, offset and reason; unknown types
+# are counted and skipped; everything else is processed.
+BUILD=${1:-build}
+. "$(dirname "$0")/lib.sh"
+
+"$GEN" --events 500 --identities 50 --attacks 10 --seed 3 >"$WORK/good.jsonl"
+{
+    head -250 "$WORK/good.jsonl"
+    echo 'this is not json'
+    echo '{"event_id":"b-1","ts":"2026-11-05T10:00:00Z","type":"login.started","identity":"id-x"}'
+    echo '{"event_id":"b-2","ts":"2026-11-05T10:00:00Z","type":"login.started","identity":"id x","request_id":"r"}'
+    echo '{"event_id":"b-3","ts":"yesterday","type":"login.started","identity":"id-x","request_id":"r"}'
+    echo '{"event_id":"b-4","event_id":"b-4","ts":"2026-11-05T10:00:00Z","type":"login.started","identity":"id-x","request_id":"r"}'
+    echo '{"event_id":"b-5","ts":"2026-11-05T10:00:00Z","type":"login.rejected","identity":"id-x","request_id":"r","reported":"yes"}'
+    echo '{"event_id":"b-6","ts":"2026-11-05T10:00:00Z","type":"login.started","identity":"id-x","request_id":"r","x":[[[[[[[[1]]]]]]]]}'
+    echo '{"event_id":"b-7","ts":"2026-11-05T10:00:00Z","type":"login.started","identity":"id-x","request_id":"r","user_agent":"a\u0000b"}'
+    echo '{"event_id":"u-1","ts":"2026-11-05T10:00:00Z","type":"passkey.created","identity":"id-x"}'
+    tail -n +251 "$WORK/good.jsonl"
+} >"$WORK/stream.jsonl"
+"$DET" replay -c "$ROOT/config/detector.conf" "$WORK/stream.jsonl" >"$WORK/replay.jsonl" 2>"$WORK/replay.err"
+check "replay reports 8 bad events and 1 unknown type" grep -q "(500 valid, 8 bad, 1 unknown type)" "$WORK/replay.err"
+
+start_redis
+start_kafka 1
+write_conf "$WORK/detector.conf"
+start_detector "$WORK/detector.conf" "$WORK/detector.log"
+produce auth.events "$WORK/stream.jsonl"
+wait_actions "$(wc -l <"$WORK/replay.jsonl")" "$WORK/live.jsonl"
+check "the valid events were all processed (actions equal replay's)" cmp -s "$WORK/replay.jsonl" "$WORK/live.jsonl"
+"$KTOOL" consume -b "$BOOTSTRAP" -t auth.events.dlq --from-beginning --count 8 --idle-ms 10000 \
+    --timeout-ms 60000 --format json >"$WORK/dlq.jsonl" 2>>"$WORK/consume.log"
+check "8 messages in the dead-letter topic" test "$(wc -l <"$WORK/dlq.jsonl")" -eq 8
+check "each carries source.topic" test "$(grep -c '"source.topic":"auth.events"' "$WORK/dlq.jsonl")" -eq 8
+check "each carries source.partition and source.offset" test "$(grep -c '"source.partition":"0","source.offset":"[0-9]*"' "$WORK/dlq.jsonl")" -eq 8
+check "the not-JSON line kept its bytes" grep -q '"value":"this is not json"' "$WORK/dlq.jsonl"
+check "offset of the first bad event is 250" grep -q '"source.offset":"250"' "$WORK/dlq.jsonl"
+for r in 'invalid JSON' 'missing required field \\"request_id\\" for type login.started' \
+         'field \\"identity\\" does not match' 'field \\"ts\\" is not an RFC 3339 timestamp' \
+         'duplicate key \\"event_id\\"' 'field \\"reported\\" must be a boolean' \
+         'nesting deeper than 8 levels'; do
+    check "reason: $r" grep -q "\"reason\":\"$r" "$WORK/dlq.jsonl"
+done
+stop_detector TERM
+check "the daemon counted 8 bad and 1 unknown" grep -q "8 bad, 1 unknown type" "$WORK/detector.log"
+finish
