@@ -79,7 +79,7 @@ test-unit: $(TEST_BIN)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@sh tests/demo/run-demo.sh $(BUILD)
+	@bash demo/run.sh $(BUILD)
 
 clean:
 	rm -rf build build-address build-undefined

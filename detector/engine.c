@@ -251,9 +251,13 @@ static value_t counter_value(engine_t *e, const rule_expr_t *x)
     if (scope) {
         if (window_lo(e, c, x->window_us, &lo) < 0)
             return v;
+        /* A distinct count groups events of many identities, which live in
+         * different partitions and so arrive in no common order: values seen
+         * up to one window after t count too. In time order (replay) there
+         * are none, so this is (t - W, t] exactly. */
         int rc = c->distinct
-                     ? store_distinct_count(e->st, scope, c->name, lo, e->ev->ts_us, &n, e->err,
-                                            e->errlen)
+                     ? store_distinct_count(e->st, scope, c->name, lo, e->ev->ts_us + x->window_us,
+                                            &n, e->err, e->errlen)
                      : store_window_count(e->st, scope, c->name, lo, e->ev->ts_us, &n, e->err,
                                           e->errlen);
         if (rc < 0) {
