@@ -251,13 +251,13 @@ static value_t counter_value(engine_t *e, const rule_expr_t *x)
     if (scope) {
         if (window_lo(e, c, x->window_us, &lo) < 0)
             return v;
-        /* A distinct count groups events of many identities, which live in
-         * different partitions and so arrive in no common order: values seen
-         * up to one window after t count too. In time order (replay) there
-         * are none, so this is (t - W, t] exactly. */
+        /* A distinct count keeps each value's latest time and counts those
+         * in (t - W, t]: exact in time order. Events of other identities come
+         * from other partitions, in the order they arrive (see README,
+         * "Limits"). */
         int rc = c->distinct
-                     ? store_distinct_count(e->st, scope, c->name, lo, e->ev->ts_us + x->window_us,
-                                            &n, e->err, e->errlen)
+                     ? store_distinct_count(e->st, scope, c->name, lo, e->ev->ts_us, &n, e->err,
+                                            e->errlen)
                      : store_window_count(e->st, scope, c->name, lo, e->ev->ts_us, &n, e->err,
                                           e->errlen);
         if (rc < 0) {
@@ -415,8 +415,9 @@ static int feed_counters(engine_t *e, const event_t *ev)
             rc = store_distinct_add(e->st, scope, c->name, ev->str[c->of], ev->ts_us,
                                     WINDOW_GRACE * c->keep_us, e->err, e->errlen);
         } else {
-            rc = store_window_add(e->st, scope, c->name, ev->str[FIELD_EVENT_ID], ev->ts_us,
-                                  WINDOW_GRACE * c->keep_us, e->err, e->errlen);
+            rc = (c->by == FIELD_IDENTITY ? store_window_add : store_window_add_shared)(
+                e->st, scope, c->name, ev->str[FIELD_EVENT_ID], ev->ts_us,
+                WINDOW_GRACE * c->keep_us, e->err, e->errlen);
         }
         if (rc < 0)
             return -1;
@@ -582,8 +583,8 @@ static int breaker_admit(engine_t *e, const rules_breaker_t *br, const char *aid
                            e->errlen) < 0)
         return -1;
     if (found) /* admitted before; the add prunes as the first time did */
-        return store_window_add(e->st, BREAKER_SCOPE, BREAKER_NAME, aid, e->ev->ts_us,
-                                WINDOW_GRACE * br->per_us, e->err, e->errlen);
+        return store_window_add_shared(e->st, BREAKER_SCOPE, BREAKER_NAME, aid, e->ev->ts_us,
+                                       WINDOW_GRACE * br->per_us, e->err, e->errlen);
     if (store_window_count(e->st, BREAKER_SCOPE, BREAKER_NAME, e->ev->ts_us - br->per_us,
                            e->ev->ts_us, &n, e->err, e->errlen) < 0)
         return -1;
@@ -591,8 +592,8 @@ static int breaker_admit(engine_t *e, const rules_breaker_t *br, const char *aid
         *tripped = 1;
         return 0;
     }
-    return store_window_add(e->st, BREAKER_SCOPE, BREAKER_NAME, aid, e->ev->ts_us,
-                            WINDOW_GRACE * br->per_us, e->err, e->errlen);
+    return store_window_add_shared(e->st, BREAKER_SCOPE, BREAKER_NAME, aid, e->ev->ts_us,
+                                   WINDOW_GRACE * br->per_us, e->err, e->errlen);
 }
 
 /* Decides what a hit of rule r becomes (step 4) and applies it (step 5).

@@ -15,6 +15,7 @@
  * gives every effect exactly once by action_id.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
@@ -400,10 +401,59 @@ static void store_offsets(const batch_t *b, size_t upto)
     }
 }
 
+/* Writes the daemon's counters and the per-rule statistics as JSON to
+ * stats.file (written to FILE.tmp, then renamed: a reader never sees half a
+ * file). */
+static void write_stats(daemon_t *d)
+{
+    const ruleset_t *rs = engine_ruleset(d->eng);
+    json_t *rules = json_array();
+    for (size_t i = 0; i < ruleset_rule_count(rs); i++) {
+        const rule_t *r = ruleset_rule(rs, i);
+        const engine_rule_stats_t *st = engine_rule_stats(d->eng, i);
+        json_t *o = json_pack(
+            "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "rule", r->id,
+            "mode", rule_mode_name(r->mode), "file", r->file, "evaluated", (json_int_t)st->evaluated,
+            "hits", (json_int_t)st->hits, "alerts", (json_int_t)st->actions[KIND_ALERT][MODE_ENFORCE],
+            "block_identity", (json_int_t)st->actions[KIND_BLOCK_IDENTITY][MODE_ENFORCE],
+            "block_authenticator", (json_int_t)st->actions[KIND_BLOCK_AUTHENTICATOR][MODE_ENFORCE],
+            "shadow",
+            (json_int_t)(st->actions[0][MODE_SHADOW] + st->actions[1][MODE_SHADOW] +
+                         st->actions[2][MODE_SHADOW]),
+            "suppressed_cooldown", (json_int_t)st->suppressed_cooldown, "suppressed_block",
+            (json_int_t)st->suppressed_block, "breaker_trips", (json_int_t)st->breaker_trips,
+            "regex_limit", (json_int_t)st->regex_limit, "eval_ms", (double)st->eval_ns / 1e6);
+        if (o)
+            json_array_append_new(rules, o);
+    }
+    json_t *top = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "events",
+                            (json_int_t)d->events, "bad", (json_int_t)d->bad, "unknown",
+                            (json_int_t)d->unknown, "actions", (json_int_t)d->actions,
+                            "breaker_trips", (json_int_t)d->breaker, "delivery_errors",
+                            (json_int_t)d->delivery_errors, "redis_down", d->redis_down, "rules",
+                            rules);
+    if (!top)
+        return;
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", d->cfg.stats_file);
+    if (json_dump_file(top, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0) {
+        if (rename(tmp, d->cfg.stats_file) < 0)
+            log_warn("stats: rename %s", tmp);
+    } else {
+        log_warnx("stats: cannot write %s", tmp);
+    }
+    json_decref(top);
+}
+
 static void run_loop(daemon_t *d)
 {
     batch_t b = {0};
+    int64_t last_stats = 0;
     while (!stop_requested) {
+        if (d->cfg.stats_file[0] && mono_ms() - last_stats >= d->cfg.stats_interval_ms) {
+            write_stats(d);
+            last_stats = mono_ms();
+        }
         /* 1. A batch. */
         int64_t deadline = 0;
         while (b.n < (size_t)d->cfg.batch_size && !stop_requested) {
@@ -471,6 +521,8 @@ int cmd_run(const char *conf_path)
              ruleset_rule_count(d.rs), d.cfg.topic_events, d.cfg.topic_actions, d.cfg.group_id);
     run_loop(&d);
     log_info("stopping: committing offsets");
+    if (d.cfg.stats_file[0])
+        write_stats(&d);
     signal(SIGALRM, on_alarm);
     alarm(10);
     rc = 0;

@@ -15,6 +15,12 @@ int setup_load(const char *conf_path, const char *rules_dir, config_t *cfg, rule
         diag_plain(&diag, "%s: log.level must be debug, info, warn or error", conf_path);
         bad = 1;
     }
+    if (strpbrk(cfg->redis_prefix, "{}") || strlen(cfg->redis_prefix) > 64) {
+        /* A brace would move every key's Redis Cluster hash tag. */
+        diag_plain(&diag, "%s: redis.prefix must be at most 64 characters without { or }",
+                   conf_path);
+        bad = 1;
+    }
     /* The rules are checked even when the configuration has errors, so one
      * run shows every error. */
     *rs = rules_load_dir(rules_dir ? rules_dir : cfg->rules_dir, &diag);

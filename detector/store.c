@@ -9,13 +9,10 @@
  *   P{scope}:r:NAME:REQUEST_ID      request: hash ts, event_id, the fields
  *                                   (a field named ts, event_id or #... gets a '#')
  *   P{scope}:c:RULE                 cooldown: string "TS_US EVENT_ID"
- *   P{scope}:reset                  resets: hash RULE -> ts_us
  *   P{scope}:block[:AUTHENTICATOR]  block: hash rule, reason, since, expires, action_id
  *   P{scope}:activity               activity list, newest first
- *   P{breaker:BUCKET}:b             breaker: hash action_id -> seq, "#n" -> last seq
  *
- * The block and activity keys are part of contract/actions.md. Each
- * breaker bucket has its own tag, so buckets spread over a cluster.
+ * The block and activity keys are part of contract/actions.md.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -364,7 +361,7 @@ static int missing(const char *what, char *err, size_t errlen)
 /* --- Windows, distinct counts, known sets ----------------------------- */
 
 static int zadd(store_t *s, const char *kind, const char *scope, const char *name,
-                const char *member, int64_t ts_us, int64_t keep_us, int gt, char *err,
+                const char *member, int64_t ts_us, int64_t keep_us, int flags, char *err,
                 size_t errlen)
 {
     struct keybuf kb;
@@ -373,7 +370,7 @@ static int zadd(store_t *s, const char *kind, const char *scope, const char *nam
     if (s == NULL || scope == NULL || name == NULL || member == NULL)
         return missing("add", err, errlen);
     if (key_build(&kb, s, err, errlen, scope, kind, name, (const char *)NULL) < 0) return -1;
-    rc = s->ops->zadd(s, kb.key, member, ts_us, gt, min_score(ts_us, keep_us), gc_ttl_ms(keep_us),
+    rc = s->ops->zadd(s, kb.key, member, ts_us, flags, min_score(ts_us, keep_us), gc_ttl_ms(keep_us),
                       err, errlen);
     key_done(&kb);
     return rc;
@@ -399,6 +396,12 @@ int store_window_add(store_t *s, const char *scope, const char *name, const char
                      int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
 {
     return zadd(s, "w:", scope, name, member, ts_us, keep_us, 0, err, errlen);
+}
+
+int store_window_add_shared(store_t *s, const char *scope, const char *name, const char *member,
+                            int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
+{
+    return zadd(s, "w:", scope, name, member, ts_us, keep_us, ZADD_FROM_MAX, err, errlen);
 }
 
 int store_window_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
@@ -428,7 +431,7 @@ int store_window_members(store_t *s, const char *scope, const char *name, int64_
 int store_distinct_add(store_t *s, const char *scope, const char *name, const char *member,
                        int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
 {
-    return zadd(s, "d:", scope, name, member, ts_us, keep_us, 1, err, errlen);
+    return zadd(s, "d:", scope, name, member, ts_us, keep_us, ZADD_GT | ZADD_FROM_MAX, err, errlen);
 }
 
 int store_distinct_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
@@ -440,7 +443,7 @@ int store_distinct_count(store_t *s, const char *scope, const char *name, int64_
 int store_set_add(store_t *s, const char *scope, const char *name, const char *member,
                   int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
 {
-    return zadd(s, "s:", scope, name, member, ts_us, keep_us, 1, err, errlen);
+    return zadd(s, "s:", scope, name, member, ts_us, keep_us, ZADD_GT, err, errlen);
 }
 
 static int zscore(store_t *s, const char *kind, const char *scope, const char *name,
@@ -690,43 +693,6 @@ int store_cooldown_set(store_t *s, const char *scope, const char *rule, int64_t 
     return rc;
 }
 
-int store_reset_get(store_t *s, const char *scope, const char *rule, int *found, int64_t *ts_us,
-                    char *err, size_t errlen)
-{
-    struct keybuf kb;
-    char buf[64];
-    int64_t ts;
-    int rc, f = 0;
-
-    if (s == NULL || scope == NULL || rule == NULL || found == NULL)
-        return missing("reset_get", err, errlen);
-    *found = 0;
-    if (key_build(&kb, s, err, errlen, scope, "reset", (const char *)NULL) < 0) return -1;
-    rc = s->ops->hget(s, kb.key, rule, &f, buf, sizeof buf, err, errlen);
-    key_done(&kb);
-    if (rc < 0 || !f) return rc;
-    if (store_parse_i64(buf, strlen(buf), &ts) < 0) {
-        store_err(err, errlen, "store: bad reset value \"%s\"", buf);
-        return -1;
-    }
-    *found = 1;
-    if (ts_us != NULL) *ts_us = ts;
-    return 0;
-}
-
-int store_reset_set(store_t *s, const char *scope, const char *rule, int64_t ts_us, char *err,
-                    size_t errlen)
-{
-    struct keybuf kb;
-    int rc;
-
-    if (s == NULL || scope == NULL || rule == NULL) return missing("reset_set", err, errlen);
-    if (key_build(&kb, s, err, errlen, scope, "reset", (const char *)NULL) < 0) return -1;
-    rc = s->ops->hset_max(s, kb.key, rule, ts_us, err, errlen);
-    key_done(&kb);
-    return rc;
-}
-
 /* --- Blocks ------------------------------------------------------------ */
 
 static int block_key(struct keybuf *kb, store_t *s, const char *scope, const char *authenticator_id,
@@ -866,22 +832,6 @@ int store_activity_get(store_t *s, const char *scope, size_t max, char ***entrie
     if (max == 0) return 0;
     if (key_build(&kb, s, err, errlen, scope, "activity", (const char *)NULL) < 0) return -1;
     rc = s->ops->lrange(s, kb.key, max, entries, n, err, errlen);
-    key_done(&kb);
-    return rc;
-}
-
-int store_breaker_seq(store_t *s, int64_t bucket, const char *action_id, int64_t keep_us, long *seq,
-                      char *err, size_t errlen)
-{
-    struct keybuf kb;
-    char scope[48];
-    int rc;
-
-    if (s == NULL || action_id == NULL || seq == NULL) return missing("breaker_seq", err, errlen);
-    *seq = 0;
-    snprintf(scope, sizeof scope, "breaker:%lld", (long long)bucket);
-    if (key_build(&kb, s, err, errlen, scope, "b", (const char *)NULL) < 0) return -1;
-    rc = s->ops->hseq(s, kb.key, action_id, gc_ttl_ms(keep_us), seq, err, errlen);
     key_done(&kb);
     return rc;
 }

@@ -33,14 +33,20 @@ struct store_field {
 typedef int (*store_field_fn)(void *arg, const char *name, size_t nlen, const char *value,
                               size_t vlen);
 
+#define ZADD_GT 1
+#define ZADD_FROM_MAX 2
+
 struct store_ops {
     /* Frees the implementation, including the struct store it embeds. */
     void (*destroy)(store_t *s);
     int (*reconnect)(store_t *s, char *err, size_t errlen);
 
-    /* ZADD key NX (gt == 0) or GT (gt == 1) score member;
-     * ZREMRANGEBYSCORE key -inf (min_score; PEXPIRE key ttl_ms. */
-    int (*zadd)(store_t *s, const char *key, const char *member, int64_t score, int gt,
+    /* ZADD key NX or GT (flags & ZADD_GT) score member;
+     * ZREMRANGEBYSCORE key -inf (min_score; PEXPIRE key ttl_ms.
+     * With ZADD_FROM_MAX the pruning line is (max score - (score -
+     * min_score)) and a member below it is not added: the same members
+     * whatever the order of the adds. */
+    int (*zadd)(store_t *s, const char *key, const char *member, int64_t score, int flags,
                 int64_t min_score, int64_t ttl_ms, char *err, size_t errlen);
     /* ZCOUNT key (lo hi */
     int (*zcount)(store_t *s, const char *key, int64_t lo, int64_t hi, long *count, char *err,
@@ -63,13 +69,6 @@ struct store_ops {
     /* HGET key field into buf (truncated to buflen - 1 bytes); *found 0/1. */
     int (*hget)(store_t *s, const char *key, const char *field, int *found, char *buf,
                 size_t buflen, char *err, size_t errlen);
-    /* HSET key field value unless the field holds a number >= value. */
-    int (*hset_max)(store_t *s, const char *key, const char *field, int64_t value, char *err,
-                    size_t errlen);
-    /* If HEXISTS key field: its value. Otherwise n = HINCRBY key "#n" 1;
-     * HSET key field n; PEXPIRE key ttl_ms; n. */
-    int (*hseq)(store_t *s, const char *key, const char *field, int64_t ttl_ms, long *seq,
-                char *err, size_t errlen);
 
     /* SET key value PX ttl_ms */
     int (*set)(store_t *s, const char *key, const char *value, int64_t ttl_ms, char *err,

@@ -371,7 +371,7 @@ static void z_prune(struct zset *z, int64_t min)
     if (z->n == 0) z->head = 0;
 }
 
-static int mem_zadd(store_t *s, const char *key, const char *member, int64_t score, int gt,
+static int mem_zadd(store_t *s, const char *key, const char *member, int64_t score, int flags,
                     int64_t min_score, int64_t ttl_ms, char *err, size_t errlen)
 {
     struct store_mem *m = (struct store_mem *)s;
@@ -385,7 +385,7 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
     (void)ttl_ms;
     if (obj_open(m, key, T_ZSET, 1, &o, err, errlen) < 0) return -1;
     z = &o->u.z;
-    if (min_score != INT64_MIN) {
+    if (min_score != INT64_MIN && (flags & ZADD_FROM_MAX)) {
         /* Keep (max score - keep, ...]: the same members whatever the order
          * of the adds. A member already outside is not added. */
         int64_t keep = score - min_score;
@@ -399,7 +399,7 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
     sl = strmap_find(&z->idx, member, len, h);
     if (sl != NULL) {
         e = sl->val;
-        if (gt && score > e->score) {
+        if ((flags & ZADD_GT) && score > e->score) {
             z_remove_at(z, z_lower(z, e->score, e->member, e->len));
             e->score = score;
             if (z_insert(z, e) < 0) {
@@ -598,48 +598,6 @@ static int mem_hget(store_t *s, const char *key, const char *field, int *found, 
     return 0;
 }
 
-static int mem_hset_max(store_t *s, const char *key, const char *field, int64_t value, char *err,
-                        size_t errlen)
-{
-    const struct hent *e;
-    struct mobj *o;
-    char buf[24];
-    int64_t cur;
-
-    if (obj_open((struct store_mem *)s, key, T_HASH, 1, &o, err, errlen) < 0) return -1;
-    e = hash_find(&o->u.h, field);
-    if (e != NULL && store_parse_i64(e->value, e->vlen, &cur) == 0 && cur >= value) return 0;
-    snprintf(buf, sizeof buf, "%lld", (long long)value);
-    if (hash_set(&o->u.h, field, buf) < 0) return oom(err, errlen);
-    return 0;
-}
-
-static int mem_hseq(store_t *s, const char *key, const char *field, int64_t ttl_ms, long *seq,
-                    char *err, size_t errlen)
-{
-    const struct hent *e;
-    struct mobj *o;
-    int64_t n = 0;
-    char buf[24];
-
-    (void)ttl_ms;
-    if (obj_open((struct store_mem *)s, key, T_HASH, 1, &o, err, errlen) < 0) return -1;
-    e = hash_find(&o->u.h, field);
-    if (e != NULL && store_parse_i64(e->value, e->vlen, &n) == 0) {
-        *seq = (long)n;
-        return 0;
-    }
-    n = 0;
-    e = hash_find(&o->u.h, "#n");
-    if (e != NULL && store_parse_i64(e->value, e->vlen, &n) < 0) n = 0;
-    n++;
-    snprintf(buf, sizeof buf, "%lld", (long long)n);
-    if (hash_set(&o->u.h, "#n", buf) < 0 || hash_set(&o->u.h, field, buf) < 0)
-        return oom(err, errlen);
-    *seq = (long)n;
-    return 0;
-}
-
 /* --- Strings -------------------------------------------------------------- */
 
 static int mem_set(store_t *s, const char *key, const char *value, int64_t ttl_ms, char *err,
@@ -791,8 +749,6 @@ static const struct store_ops mem_ops = {
     .hreplace = mem_hreplace,
     .hgetall = mem_hgetall,
     .hget = mem_hget,
-    .hset_max = mem_hset_max,
-    .hseq = mem_hseq,
     .set = mem_set,
     .get = mem_get,
     .del = mem_del,

@@ -36,21 +36,6 @@ struct store_redis {
     char lasterr[160]; /* why */
 };
 
-/* HSET the field to value unless it holds a number >= value. */
-static const char reset_script[] = "local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))\n"
-                                   "if cur == nil or cur < tonumber(ARGV[2]) then\n"
-                                   "  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
-                                   "end\n"
-                                   "return 0\n";
-
-/* The 1-based position of ARGV[1] in the hash, assigned on first sight. */
-static const char seq_script[] = "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
-                                 "if v then return tonumber(v) end\n"
-                                 "local n = redis.call('HINCRBY', KEYS[1], '#n', 1)\n"
-                                 "redis.call('HSET', KEYS[1], ARGV[1], n)\n"
-                                 "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
-                                 "return n\n";
-
 /* LPUSH unless the same entry is in the list already, then cap it. */
 static const char push_script[] =
     "if not redis.call('LPOS', KEYS[1], ARGV[1]) then\n"
@@ -221,7 +206,7 @@ oom:
 
 /* --- Sorted sets -------------------------------------------------------- */
 
-static int redis_zadd(store_t *s, const char *key, const char *member, int64_t score, int gt,
+static int redis_zadd(store_t *s, const char *key, const char *member, int64_t score, int flags,
                       int64_t min_score, int64_t ttl_ms, char *err, size_t errlen)
 {
     struct store_redis *r = (struct store_redis *)s;
@@ -231,24 +216,26 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
     if (ready(r, err, errlen) < 0) return -1;
     (void)klen;
     (void)n;
-    /* Keep (max score - keep, ...]: the same members whatever the order of
-     * the adds (events of several partitions arrive in any order). A member
-     * already outside is not added. */
+    /* See store_impl.h: with ZADD_FROM_MAX, keep (max score - keep, ...]
+     * and add no member already outside. */
     static const char script[] =
         "local s = tonumber(ARGV[1]) local keep = tonumber(ARGV[4]) "
         "if keep >= 0 then "
-        "  local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES') "
         "  local m = s "
-        "  if top[2] and tonumber(top[2]) > m then m = tonumber(top[2]) end "
+        "  if ARGV[6] == '1' then "
+        "    local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES') "
+        "    if top[2] and tonumber(top[2]) > m then m = tonumber(top[2]) end "
+        "  end "
         "  local floor = m - keep "
         "  if s >= floor then redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1], ARGV[2]) end "
         "  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', floor)) "
         "else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1], ARGV[2]) end "
         "redis.call('PEXPIRE', KEYS[1], ARGV[5]) return 0";
     long long keep = min_score == INT64_MIN ? -1 : (long long)(score - min_score);
-    redisReply *rep = command(r, err, errlen, "EVAL %s 1 %s %lld %b %s %lld %lld", script, key,
-                              (long long)score, member, strlen(member), gt ? "GT" : "NX", keep,
-                              (long long)ttl_ms);
+    redisReply *rep = command(r, err, errlen, "EVAL %s 1 %s %lld %b %s %lld %lld %s", script, key,
+                              (long long)score, member, strlen(member),
+                              (flags & ZADD_GT) ? "GT" : "NX", keep, (long long)ttl_ms,
+                              (flags & ZADD_FROM_MAX) ? "1" : "0");
     if (rep == NULL) return -1;
     if (rep->type == REDIS_REPLY_ERROR) return unexpected(rep, err, errlen);
     freeReplyObject(rep);
@@ -402,32 +389,6 @@ static int redis_hget(store_t *s, const char *key, const char *field, int *found
     return string_out(rep, found, buf, buflen, err, errlen);
 }
 
-static int redis_hset_max(store_t *s, const char *key, const char *field, int64_t value, char *err,
-                          size_t errlen)
-{
-    redisReply *rep =
-        command((struct store_redis *)s, err, errlen, "EVAL %s 1 %b %b %lld", reset_script, key,
-                strlen(key), field, strlen(field), (long long)value);
-
-    if (rep == NULL) return -1;
-    freeReplyObject(rep);
-    return 0;
-}
-
-static int redis_hseq(store_t *s, const char *key, const char *field, int64_t ttl_ms, long *seq,
-                      char *err, size_t errlen)
-{
-    redisReply *rep =
-        command((struct store_redis *)s, err, errlen, "EVAL %s 1 %b %b %lld", seq_script, key,
-                strlen(key), field, strlen(field), (long long)ttl_ms);
-
-    if (rep == NULL) return -1;
-    if (rep->type != REDIS_REPLY_INTEGER) return unexpected(rep, err, errlen);
-    *seq = (long)rep->integer;
-    freeReplyObject(rep);
-    return 0;
-}
-
 /* --- Strings and lists ---------------------------------------------------- */
 
 static int redis_set(store_t *s, const char *key, const char *value, int64_t ttl_ms, char *err,
@@ -561,8 +522,6 @@ static const struct store_ops redis_ops = {
     .hreplace = redis_hreplace,
     .hgetall = redis_hgetall,
     .hget = redis_hget,
-    .hset_max = redis_hset_max,
-    .hseq = redis_hseq,
     .set = redis_set,
     .get = redis_get,
     .del = redis_del,

@@ -75,9 +75,16 @@ const char *store_prefix(const store_t *s);
 
 /* Adds member with score ts_us to window `name` (idempotent per member: a
  * second add of the same member changes nothing), and forgets members older
- * than ts_us - keep_us. */
+ * than ts_us - keep_us. For state fed in one order (one identity's events,
+ * one partition): a redelivered stream ends in the same state. */
 int store_window_add(store_t *s, const char *scope, const char *name, const char *member,
                      int64_t ts_us, int64_t keep_us, char *err, size_t errlen);
+/* The same for state fed from many partitions in no common order: keeps
+ * the members within keep_us of the latest one and adds none older, so the
+ * members are the same whatever the order of the adds. Distinct counts
+ * (store_distinct_add) always work this way. */
+int store_window_add_shared(store_t *s, const char *scope, const char *name, const char *member,
+                            int64_t ts_us, int64_t keep_us, char *err, size_t errlen);
 /* Counts members with score in (lo_us, hi_us]. */
 int store_window_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
                        int64_t hi_us, long *count, char *err, size_t errlen);
@@ -121,13 +128,6 @@ int store_cooldown_get(store_t *s, const char *scope, const char *rule, int *fou
 int store_cooldown_set(store_t *s, const char *scope, const char *rule, int64_t ts_us,
                        const char *event_id, int64_t keep_us, char *err, size_t errlen);
 
-/* --- Resets: counts of a rule before this time are ignored -------------- */
-/* A set never moves the time backwards. */
-int store_reset_get(store_t *s, const char *scope, const char *rule, int *found,
-                    int64_t *ts_us, char *err, size_t errlen);
-int store_reset_set(store_t *s, const char *scope, const char *rule, int64_t ts_us,
-                    char *err, size_t errlen);
-
 /* --- Blocks ------------------------------------------------------------ */
 /* authenticator_id NULL: the identity block "P{ID}:block"; otherwise
  * "P{ID}:block:AUTHENTICATOR_ID". The hash has the fields rule, reason,
@@ -148,12 +148,5 @@ int store_activity_push(store_t *s, const char *scope, const char *entry, size_t
 /* Reads up to max entries, newest first; caller frees as for members. */
 int store_activity_get(store_t *s, const char *scope, size_t max, char ***entries, size_t *n,
                        char *err, size_t errlen);
-
-/* --- Breaker: order of blocks within one bucket of event time ------------ */
-/* Returns in *seq the 1-based position of action_id among the blocks seen in
- * bucket (the same action_id always gets the same position). keep_us bounds
- * how long the bucket is kept. */
-int store_breaker_seq(store_t *s, int64_t bucket, const char *action_id, int64_t keep_us,
-                      long *seq, char *err, size_t errlen);
 
 #endif

@@ -13,6 +13,7 @@ for t in "$build"/tests/test_*; do
     [ -x "$t" ] && run "unit $(basename "$t")" "$t"
 done
 run "golden" sh tests/golden/run.sh "$build"
+run "readme" sh tests/check-readme.sh "$build"
 for t in tests/integration/test_*.sh; do
     [ -f "$t" ] && run "integration $(basename "$t" .sh)" bash "$t" "$build"
 done

@@ -113,6 +113,8 @@ batch.size = ${BATCH_SIZE:-500}
 batch.time = 20ms
 retry.max = 1s
 log.level = info
+stats.file = $WORK/stats-$(basename "$1" .conf).json
+stats.interval = 200ms
 EOF
 }
 

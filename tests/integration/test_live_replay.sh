@@ -45,4 +45,10 @@ cmp -s "$WORK/dump1" "$WORK/dump2" || diff "$WORK/dump1" "$WORK/dump2" | head -1
 
 stop_detector TERM
 check "SIGTERM: clean exit" test "$DETECTOR_RC" -eq 0
+# Per-rule statistics, readable while it runs (rewritten every 200 ms, last at exit).
+check "statistics file: every event counted once per delivery (8001)" grep -q '"events": 8001' "$WORK/stats-detector.json"
+check "statistics file: all 10 rules" test "$(grep -c '"rule":' "$WORK/stats-detector.json")" -eq 10
+hits=$(sed -n 's/^login-burst  *enforce  *[0-9]*  *\([0-9]*\).*/\1/p' "$WORK/replay.err")
+check "statistics file: login-burst hits twice replay's ($hits x 2)" \
+    grep -A4 '"rule": "login-burst"' "$WORK/stats-detector.json" | grep -q "\"hits\": $((hits * 2))"
 finish

@@ -257,16 +257,12 @@ static void test_window_prune(void **state)
     assert_int_equal(wcount(F, "id-1", "w", INT64_MIN, INT64_MAX), 3);
     OK(store_window_add(F->s, "id-1", "w", "d", T0 + 1500, keep, ERR)); /* a is older */
     check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "b c d");
-    /* the set keeps (latest - keep, ...] whatever the order of adds: a late
-     * member already outside is not added */
+    /* an out-of-order add prunes relative to its own time */
     OK(store_window_add(F->s, "id-1", "w", "e", T0 + 100, keep, ERR));
-    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "b c d");
-    /* a late member inside is added and prunes nothing new */
-    OK(store_window_add(F->s, "id-1", "w", "g", T0 + 600, keep, ERR));
-    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "b g c d");
+    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "e b c d");
     /* a pruned member may come back */
     OK(store_window_add(F->s, "id-1", "w", "a", T0 + 1600, keep, ERR));
-    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "g c d a"); /* b < ts - keep */
+    check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "c d a"); /* b, e < ts - keep */
     OK(store_window_add(F->s, "id-1", "w", "f", T0 + 3000, keep, ERR));
     check_members(F, "id-1", "w", INT64_MIN, INT64_MAX, 10, "f");
     /* keep 0 keeps only the latest time */
@@ -274,6 +270,30 @@ static void test_window_prune(void **state)
     OK(store_window_add(F->s, "id-1", "z", "y", T0, 0, ERR));
     OK(store_window_add(F->s, "id-1", "z", "z", T0 + 1, 0, ERR));
     check_members(F, "id-1", "z", INT64_MIN, INT64_MAX, 10, "z");
+}
+
+/* Shared windows keep (latest - keep, ...] whatever the order of the adds. */
+static void test_window_shared_order(void **state)
+{
+    struct fx *F = *state;
+    const int64_t keep = 1000;
+    const char *order[2][4] = {{"a", "b", "c", "d"}, {"d", "c", "b", "a"}};
+    const int64_t ts[4] = {T0, T0 + 500, T0 + 1200, T0 + 1600};
+
+    for (int o = 0; o < 2; o++) {
+        char name[8];
+        snprintf(name, sizeof name, "s%d", o);
+        for (int i = 0; i < 4; i++) {
+            int k = order[o][i][0] - 'a';
+            OK(store_window_add_shared(F->s, "ip=1", name, order[o][i], ts[k], keep, ERR));
+        }
+        /* latest d at 1600: a (0) and b (500) are outside, in both orders */
+        check_members(F, "ip=1", name, INT64_MIN, INT64_MAX, 10, "c d");
+    }
+    /* a late member inside is added, one outside is not */
+    OK(store_window_add_shared(F->s, "ip=1", "s0", "g", T0 + 700, keep, ERR));
+    OK(store_window_add_shared(F->s, "ip=1", "s0", "h", T0 + 500, keep, ERR));
+    check_members(F, "ip=1", "s0", INT64_MIN, INT64_MAX, 10, "g c d");
 }
 
 static void test_window_members_order(void **state)
@@ -504,34 +524,6 @@ static void test_cooldown(void **state)
     assert_int_equal(found, 0);
 }
 
-static void test_reset(void **state)
-{
-    struct fx *F = *state;
-    int64_t ts = -1;
-    int found = -1;
-
-    OK(store_reset_get(F->s, "id-1", "R1", &found, &ts, ERR));
-    assert_int_equal(found, 0);
-    OK(store_reset_set(F->s, "id-1", "R1", T0 + 100, ERR));
-    OK(store_reset_get(F->s, "id-1", "R1", &found, &ts, ERR));
-    assert_int_equal(found, 1);
-    assert_int_equal(ts, T0 + 100);
-    OK(store_reset_set(F->s, "id-1", "R1", T0 + 50, ERR)); /* never backwards */
-    OK(store_reset_get(F->s, "id-1", "R1", &found, &ts, ERR));
-    assert_int_equal(ts, T0 + 100);
-    OK(store_reset_set(F->s, "id-1", "R1", T0 + 100, ERR));
-    OK(store_reset_set(F->s, "id-1", "R1", T0 + 200, ERR));
-    OK(store_reset_get(F->s, "id-1", "R1", &found, &ts, ERR));
-    assert_int_equal(ts, T0 + 200);
-    OK(store_reset_get(F->s, "id-1", "R2", &found, &ts, ERR));
-    assert_int_equal(found, 0);
-    OK(store_reset_set(F->s, "id-1", "R2", T0 + 10, ERR));
-    OK(store_reset_get(F->s, "id-1", "R2", &found, &ts, ERR));
-    assert_int_equal(ts, T0 + 10);
-    OK(store_reset_get(F->s, "id-2", "R1", &found, &ts, ERR));
-    assert_int_equal(found, 0);
-}
-
 /* --- Blocks ------------------------------------------------------------------------ */
 
 static void make_block(store_block_t *b, const char *rule, int64_t since, int64_t expires)
@@ -632,29 +624,6 @@ static void test_activity(void **state)
     check_activity(F, "id-2", 10, "{\"n\":2}");
     OK(store_activity_push(F->s, "id-2", "{\"n\":3}", 0, ERR));
     check_activity(F, "id-2", 10, "");
-}
-
-static void test_breaker(void **state)
-{
-    struct fx *F = *state;
-    long seq = -1;
-
-    OK(store_breaker_seq(F->s, 100, "a", DAY, &seq, ERR));
-    assert_int_equal(seq, 1);
-    OK(store_breaker_seq(F->s, 100, "b", DAY, &seq, ERR));
-    assert_int_equal(seq, 2);
-    OK(store_breaker_seq(F->s, 100, "a", DAY, &seq, ERR));
-    assert_int_equal(seq, 1);
-    OK(store_breaker_seq(F->s, 100, "c", DAY, &seq, ERR));
-    assert_int_equal(seq, 3);
-    OK(store_breaker_seq(F->s, 100, "b", DAY, &seq, ERR));
-    assert_int_equal(seq, 2);
-    OK(store_breaker_seq(F->s, 101, "c", DAY, &seq, ERR));
-    assert_int_equal(seq, 1);
-    OK(store_breaker_seq(F->s, 101, "a", DAY, &seq, ERR));
-    assert_int_equal(seq, 2);
-    OK(store_breaker_seq(F->s, -1, "a", DAY, &seq, ERR));
-    assert_int_equal(seq, 1);
 }
 
 /* --- Keys ---------------------------------------------------------------------------------- */
@@ -884,10 +853,6 @@ static void test_redis_keys(void **state)
     rep = raw("GET t:{id-1}:c:R1");
     assert_string_equal(rep->str, "1795514400000000 ev-1");
     freeReplyObject(rep);
-    OK(store_reset_set(F->s, "id-1", "R1", T0, ERR));
-    assert_hfield("t:{id-1}:reset", "R1", "1795514400000000");
-    OK(store_breaker_seq(F->s, 7, "act-1", DAY, &seq, ERR));
-    assert_hfield("t:{breaker:7}:b", "act-1", "1");
 }
 
 static void test_redis_ttls(void **state)
@@ -928,8 +893,6 @@ static void test_redis_ttls(void **state)
     assert_true(pttl("t:{id-1}:r:login:r") > 90000000 - 10000);
     OK(store_cooldown_set(F->s, "id-1", "R1", T0, "e", 3600 * SEC, ERR));
     assert_true(pttl("t:{id-1}:c:R1") > 90000000 - 10000);
-    OK(store_breaker_seq(F->s, 1, "a", 3600 * SEC, &seq, ERR));
-    assert_true(pttl("t:{breaker:1}:b") > 90000000 - 10000);
     /* a huge keep does not overflow Redis's expiry */
     OK(store_window_add(F->s, "id-1", "w", "e2", T0, INT64_MAX, ERR));
     assert_true(pttl("t:{id-1}:w:w") > 0);
@@ -1065,9 +1028,8 @@ static void test_redis_differential(void **state)
         int64_t ts = now - (int64_t)(rnd() % 1000), keep = keeps[rnd() % 4];
         int64_t lo = now - (int64_t)(rnd() % 8000), hi = lo + (int64_t)(rnd() % 8000);
         char member[16], entry[16], res[2][512];
-        int op = (int)(rnd() % 9);
+        int op = (int)(rnd() % 7);
         size_t max = rnd() % 2 ? 5 : 100;
-        int64_t bucket = (int64_t)(rnd() % 3);
 
         now += (int64_t)(rnd() % 50);
         snprintf(member, sizeof member, "m%d", (int)(rnd() % 40));
@@ -1104,18 +1066,9 @@ static void test_redis_differential(void **state)
                 OK(store_set_get(s, scope, "s", member, &found, &t, ERR));
                 snprintf(res[i], sizeof res[i], "%d %lld", found, (long long)t);
                 break;
-            case 6:
+            default:
                 OK(store_activity_push(s, scope, entry, 5, ERR));
                 OK(store_activity_get(s, scope, 10, &v, &n, ERR));
-                break;
-            case 7:
-                OK(store_breaker_seq(s, bucket, member, DAY, &c, ERR));
-                snprintf(res[i], sizeof res[i], "%ld", c);
-                break;
-            default:
-                OK(store_reset_set(s, scope, "R", ts, ERR));
-                OK(store_reset_get(s, scope, "R", &found, &t, ERR));
-                snprintf(res[i], sizeof res[i], "%d %lld", found, (long long)t);
                 break;
             }
             for (j = 0; j < n; j++) {
@@ -1136,16 +1089,15 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_window_idempotent, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(test_window_bounds, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(test_window_prune, setup, teardown),                       \
+        cmocka_unit_test_setup_teardown(test_window_shared_order, setup, teardown),                \
         cmocka_unit_test_setup_teardown(test_window_members_order, setup, teardown),               \
         cmocka_unit_test_setup_teardown(test_window_scopes, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(test_distinct_latest, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(test_set_add_get, setup, teardown),                        \
         cmocka_unit_test_setup_teardown(test_request, setup, teardown),                            \
         cmocka_unit_test_setup_teardown(test_cooldown, setup, teardown),                           \
-        cmocka_unit_test_setup_teardown(test_reset, setup, teardown),                              \
         cmocka_unit_test_setup_teardown(test_block, setup, teardown),                              \
         cmocka_unit_test_setup_teardown(test_activity, setup, teardown),                           \
-        cmocka_unit_test_setup_teardown(test_breaker, setup, teardown),                            \
         cmocka_unit_test_setup_teardown(test_key_escaping, setup, teardown),                       \
         cmocka_unit_test_setup_teardown(test_long_names, setup, teardown),                         \
         cmocka_unit_test_setup_teardown(test_distinct_model, setup, teardown)
