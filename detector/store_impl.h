@@ -66,9 +66,6 @@ struct store_ops {
     /* HGETALL key, one call of fn per field (none when the key is absent). */
     int (*hgetall)(store_t *s, const char *key, store_field_fn fn, void *arg, char *err,
                    size_t errlen);
-    /* HGET key field into buf (truncated to buflen - 1 bytes); *found 0/1. */
-    int (*hget)(store_t *s, const char *key, const char *field, int *found, char *buf,
-                size_t buflen, char *err, size_t errlen);
 
     /* SET key value PX ttl_ms */
     int (*set)(store_t *s, const char *key, const char *value, int64_t ttl_ms, char *err,

@@ -584,20 +584,6 @@ static void copy_out(char *buf, size_t buflen, const char *v, size_t len)
     buf[len] = '\0';
 }
 
-static int mem_hget(store_t *s, const char *key, const char *field, int *found, char *buf,
-                    size_t buflen, char *err, size_t errlen)
-{
-    const struct hent *e;
-    struct mobj *o;
-
-    *found = 0;
-    if (obj_open((struct store_mem *)s, key, T_HASH, 0, &o, err, errlen) < 0) return -1;
-    if (o == NULL || (e = hash_find(&o->u.h, field)) == NULL) return 0;
-    *found = 1;
-    copy_out(buf, buflen, e->value, e->vlen);
-    return 0;
-}
-
 /* --- Strings -------------------------------------------------------------- */
 
 static int mem_set(store_t *s, const char *key, const char *value, int64_t ttl_ms, char *err,
@@ -748,7 +734,6 @@ static const struct store_ops mem_ops = {
     .zscore = mem_zscore,
     .hreplace = mem_hreplace,
     .hgetall = mem_hgetall,
-    .hget = mem_hget,
     .set = mem_set,
     .get = mem_get,
     .del = mem_del,

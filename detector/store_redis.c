@@ -379,16 +379,6 @@ static int string_out(redisReply *rep, int *found, char *buf, size_t buflen, cha
     return 0;
 }
 
-static int redis_hget(store_t *s, const char *key, const char *field, int *found, char *buf,
-                      size_t buflen, char *err, size_t errlen)
-{
-    redisReply *rep = command((struct store_redis *)s, err, errlen, "HGET %b %b", key, strlen(key),
-                              field, strlen(field));
-
-    if (rep == NULL) return -1;
-    return string_out(rep, found, buf, buflen, err, errlen);
-}
-
 /* --- Strings and lists ---------------------------------------------------- */
 
 static int redis_set(store_t *s, const char *key, const char *value, int64_t ttl_ms, char *err,
@@ -521,7 +511,6 @@ static const struct store_ops redis_ops = {
     .zscore = redis_zscore,
     .hreplace = redis_hreplace,
     .hgetall = redis_hgetall,
-    .hget = redis_hget,
     .set = redis_set,
     .get = redis_get,
     .del = redis_del,

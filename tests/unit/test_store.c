@@ -800,7 +800,6 @@ static void test_redis_keys(void **state)
     store_block_t b;
     store_request_t req;
     redisReply *rep;
-    long seq;
 
     OK(store_activity_push(F->s, "id-1", "{\"kind\":\"alert\"}", 100, ERR));
     assert_type("t:{id-1}:activity", "list");
@@ -862,7 +861,6 @@ static void test_redis_ttls(void **state)
     store_block_t b;
     store_request_t req;
     long long t;
-    long seq;
 
     make_block(&b, "R1", now, now + 3600 * SEC);
     OK(store_block_set(F->s, "id-1", NULL, &b, ERR));
