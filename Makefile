@@ -85,6 +85,6 @@ clean:
 	rm -rf build build-address build-undefined
 
 format:
-	clang-format -i include/*.h detector/*.c rules/*.c tests/unit/*.c tests/tools/*.c tests/support/*.c
+	clang-format -i include/*.h detector/*.c detector/*.h rules/*.c rules/*.h tests/unit/*.c tests/tools/*.c tests/support/*.c tests/support/*.h
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -54,8 +54,9 @@ char *action_to_json(const action_t *a)
     json_object_set_new(o, "mode", json_string(rule_mode_name(a->mode)));
     json_object_set_new(o, "reason", json_string(a->rule->reason));
     json_object_set_new(o, "ts", json_string(event_ts_format(a->ts_us, ts, sizeof ts)));
-    json_object_set_new(o, "expires", a->expires_us ? json_string(event_ts_format(a->expires_us, ex, sizeof ex))
-                                                    : json_null());
+    json_object_set_new(o, "expires",
+                        a->expires_us ? json_string(event_ts_format(a->expires_us, ex, sizeof ex))
+                                      : json_null());
     json_object_set_new(o, "events", ev);
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
@@ -66,8 +67,7 @@ char *action_activity_entry(const action_t *a)
 {
     char ts[40];
     json_t *o = json_object();
-    if (!o)
-        return NULL;
+    if (!o) return NULL;
     json_object_set_new(o, "ts", json_string(event_ts_format(a->ts_us, ts, sizeof ts)));
     json_object_set_new(o, "kind", json_string(rule_kind_name(a->kind)));
     json_object_set_new(o, "rule", json_string(a->rule->id));

@@ -34,8 +34,8 @@ static const struct directive {
     {"redis.password", C_STR, offsetof(config_t, redis_password), 0, 0, "",
      "Redis AUTH password (empty: none)"},
     {"redis.db", C_INT, offsetof(config_t, redis_db), 0, 15, "0", "Redis database number"},
-    {"redis.prefix", C_STR, offsetof(config_t, redis_prefix), 0, 0, "sad:",
-     "prefix of every Redis key"},
+    {"redis.prefix", C_STR, offsetof(config_t, redis_prefix), 0, 0,
+     "sad:", "prefix of every Redis key"},
     {"redis.timeout", C_MS, offsetof(config_t, redis_timeout_ms), 10, 60000, "2s",
      "bound of every Redis call"},
     {"activity.max", C_INT, offsetof(config_t, activity_max), 1, 10000, "100",
@@ -46,8 +46,7 @@ static const struct directive {
      "longest wait to fill a batch"},
     {"retry.max", C_MS, offsetof(config_t, retry_max_ms), 100, 600000, "5s",
      "longest pause between retries while Redis or Kafka is down"},
-    {"log.level", C_STR, offsetof(config_t, log_level), 0, 0, "info",
-     "debug, info, warn or error"},
+    {"log.level", C_STR, offsetof(config_t, log_level), 0, 0, "info", "debug, info, warn or error"},
     {"stats.file", C_STR, offsetof(config_t, stats_file), 0, 0, "",
      "file the per-rule statistics are written to (empty: none)"},
     {"stats.interval", C_MS, offsetof(config_t, stats_interval_ms), 100, 3600000, "10s",
@@ -60,14 +59,10 @@ static long parse_ms(const char *s)
     char *end;
     errno = 0;
     long n = strtol(s, &end, 10);
-    if (errno || end == s || n < 0)
-        return -1;
-    if (strcmp(end, "ms") == 0)
-        return n;
-    if (strcmp(end, "s") == 0 || *end == '\0')
-        return n * 1000;
-    if (strcmp(end, "m") == 0)
-        return n * 60000;
+    if (errno || end == s || n < 0) return -1;
+    if (strcmp(end, "ms") == 0) return n;
+    if (strcmp(end, "s") == 0 || *end == '\0') return n * 1000;
+    if (strcmp(end, "m") == 0) return n * 60000;
     return -1;
 }
 
@@ -78,8 +73,7 @@ static int set_value(config_t *cfg, const struct directive *d, const char *v, ch
     if (d->type == C_STR) {
         char **sp = (char **)(void *)p;
         char *n = strdup(v);
-        if (!n)
-            return -1;
+        if (!n) return -1;
         free(*sp);
         *sp = n;
         return 0;
@@ -122,8 +116,7 @@ void config_defaults(config_t *cfg)
 void config_clear(config_t *cfg)
 {
     for (size_t i = 0; i < NDIRECTIVES; i++)
-        if (directives[i].type == C_STR)
-            free(*(char **)(void *)((char *)cfg + directives[i].off));
+        if (directives[i].type == C_STR) free(*(char **)(void *)((char *)cfg + directives[i].off));
     for (size_t i = 0; i < cfg->nkafka; i++) {
         free(cfg->kafka[i].key);
         free(cfg->kafka[i].value);
@@ -155,16 +148,13 @@ int config_load_string(config_t *cfg, const char *text, const char *name, const 
     char *save = NULL;
     for (char *line = copy, *next; line; line = next) {
         next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
+        if (next) *next++ = '\0';
         lineno++;
         (void)save;
         char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
+        if (hash) *hash = '\0';
         char *s = trim(line);
-        if (!*s)
-            continue;
+        if (!*s) continue;
         int col = (int)(s - line) + 1;
         char *eq = strchr(s, '=');
         if (!eq) {
@@ -176,8 +166,7 @@ int config_load_string(config_t *cfg, const char *text, const char *name, const 
         int vcol = (int)(val - line) + 1;
         if (strncmp(key, "kafka.", 6) == 0 && key[6]) {
             config_kv_t *n = realloc(cfg->kafka, (cfg->nkafka + 1) * sizeof *n);
-            if (!n)
-                break;
+            if (!n) break;
             cfg->kafka = n;
             cfg->kafka[cfg->nkafka].key = strdup(key + 6);
             cfg->kafka[cfg->nkafka].value = strdup(val);
@@ -186,8 +175,7 @@ int config_load_string(config_t *cfg, const char *text, const char *name, const 
         }
         const struct directive *d = NULL;
         for (size_t i = 0; i < NDIRECTIVES; i++)
-            if (strcmp(directives[i].name, key) == 0)
-                d = &directives[i];
+            if (strcmp(directives[i].name, key) == 0) d = &directives[i];
         if (!d) {
             diag_at(diag, text, name, lineno, col, "unknown key \"%s\"", key);
             continue;
@@ -246,8 +234,10 @@ void config_print_reference(void)
         else if (d->type == C_MS)
             snprintf(range, sizeof range, "%ldms-%ldms", d->min, d->max);
         printf("| `%s` | %s | %s | `%s` | %s |\n", d->name,
-               d->type == C_STR ? "text" : d->type == C_INT ? "number" : "duration", range, d->def,
-               d->help);
+               d->type == C_STR   ? "text"
+               : d->type == C_INT ? "number"
+                                  : "duration",
+               range, d->def, d->help);
     }
     printf("| `kafka.*` | text | | | passed to librdkafka (consumer and producer); "
            "`kafka.consumer.*`, `kafka.producer.*` to one of them |\n");

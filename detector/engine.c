@@ -65,8 +65,7 @@ struct engine {
 engine_t *engine_new(const ruleset_t *rs, store_t *st, const engine_opts_t *opts)
 {
     engine_t *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
+    if (!e) return NULL;
     e->rs = rs;
     e->st = st;
     e->activity_cap = opts && opts->activity_cap ? opts->activity_cap : 100;
@@ -96,27 +95,23 @@ static void clear_actions(engine_t *e)
 static void clear_requests(engine_t *e)
 {
     for (size_t i = 0; i < ruleset_request_count(e->rs); i++) {
-        if (e->req_state[i] == 2)
-            store_request_clear(&e->req[i]);
+        if (e->req_state[i] == 2) store_request_clear(&e->req[i]);
         e->req_state[i] = 0;
     }
 }
 
 void engine_free(engine_t *e)
 {
-    if (!e)
-        return;
+    if (!e) return;
     clear_actions(e);
-    if (e->req_state && e->req)
-        clear_requests(e);
+    if (e->req_state && e->req) clear_requests(e);
     free(e->stats);
     free(e->slot_gen);
     free(e->slot_val);
     free(e->slot_lo);
     free(e->req_state);
     free(e->req);
-    if (e->md)
-        pcre2_match_data_free(e->md);
+    if (e->md) pcre2_match_data_free(e->md);
     free(e);
 }
 
@@ -134,10 +129,8 @@ const ruleset_t *engine_ruleset(const engine_t *e)
  * "field=value". Returns NULL when the event lacks the field. */
 static const char *scope_of(const event_t *ev, event_field_t by, char *buf, size_t len)
 {
-    if (by == FIELD_IDENTITY)
-        return ev->str[FIELD_IDENTITY];
-    if (!ev->str[by])
-        return NULL;
+    if (by == FIELD_IDENTITY) return ev->str[FIELD_IDENTITY];
+    if (!ev->str[by]) return NULL;
     snprintf(buf, len, "%s=%.*s", event_field_name(by), (int)ev->len[by], ev->str[by]);
     return buf;
 }
@@ -162,8 +155,7 @@ static const store_request_t *get_request(engine_t *e, int ri)
                     found = 0;
                 }
             }
-            if (found)
-                e->req_state[ri] = 2;
+            if (found) e->req_state[ri] = 2;
         }
     }
     return e->req_state[ri] == 2 ? &e->req[ri] : NULL;
@@ -175,8 +167,7 @@ static value_t field_value(engine_t *e, const rule_expr_t *x, const event_t *ev)
     if (x->request >= 0) {
         const store_request_t *r = get_request(e, x->request);
         const char *name = event_field_name(x->field);
-        if (!r)
-            return v;
+        if (!r) return v;
         for (size_t i = 0; i < r->nfields; i++)
             if (strcmp(r->name[i], name) == 0) {
                 v.type = T_STR;
@@ -224,8 +215,7 @@ static int window_lo(engine_t *e, const rules_counter_t *c, int64_t window_us, i
         }
         if (n > 0) {
             long long ts = strtoll(m[n - 1], NULL, 10);
-            if (ts > *lo)
-                *lo = ts;
+            if (ts > *lo) *lo = ts;
         }
         for (size_t i = 0; i < n; i++)
             free(m[i]);
@@ -249,17 +239,15 @@ static value_t counter_value(engine_t *e, const rule_expr_t *x)
     long n = 0;
     int64_t lo = 0;
     if (scope) {
-        if (window_lo(e, c, x->window_us, &lo) < 0)
-            return v;
+        if (window_lo(e, c, x->window_us, &lo) < 0) return v;
         /* A distinct count keeps each value's latest time and counts those
          * in (t - W, t]: exact in time order. Events of other identities come
          * from other partitions, in the order they arrive (see README,
          * "Limits"). */
-        int rc = c->distinct
-                     ? store_distinct_count(e->st, scope, c->name, lo, e->ev->ts_us, &n, e->err,
-                                            e->errlen)
-                     : store_window_count(e->st, scope, c->name, lo, e->ev->ts_us, &n, e->err,
-                                          e->errlen);
+        int rc = c->distinct ? store_distinct_count(e->st, scope, c->name, lo, e->ev->ts_us, &n,
+                                                    e->err, e->errlen)
+                             : store_window_count(e->st, scope, c->name, lo, e->ev->ts_us, &n,
+                                                  e->err, e->errlen);
         if (rc < 0) {
             e->failed = 1;
             return v;
@@ -294,10 +282,8 @@ static value_t eval_value(engine_t *e, const rule_expr_t *x, const event_t *ev)
 
 static int value_eq(const value_t *a, const value_t *b)
 {
-    if (a->type == T_NONE || b->type == T_NONE || a->type != b->type)
-        return 0;
-    if (a->type == T_STR)
-        return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
+    if (a->type == T_NONE || b->type == T_NONE || a->type != b->type) return 0;
+    if (a->type == T_STR) return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
     return a->num == b->num;
 }
 
@@ -305,8 +291,7 @@ static int value_eq(const value_t *a, const value_t *b)
  * false, and their negations (!=, not in) are true. */
 static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
 {
-    if (e->failed)
-        return 0;
+    if (e->failed) return 0;
     switch (x->op) {
     case EX_AND:
         return eval_cond(e, x->a, ev) && eval_cond(e, x->b, ev);
@@ -319,20 +304,24 @@ static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
         return v.type == T_BOOL && v.num;
     }
     case EX_PRESENT:
-        if (x->a->op == EX_REQUEST)
-            return get_request(e, x->a->request) != NULL;
+        if (x->a->op == EX_REQUEST) return get_request(e, x->a->request) != NULL;
         return eval_value(e, x->a, ev).type != T_NONE;
     case EX_CMP: {
         value_t a = eval_value(e, x->a, ev), b = eval_value(e, x->b, ev);
-        if (a.type == T_NONE || b.type == T_NONE)
-            return x->cmp == CMP_NE;
+        if (a.type == T_NONE || b.type == T_NONE) return x->cmp == CMP_NE;
         switch (x->cmp) {
-        case CMP_EQ: return value_eq(&a, &b);
-        case CMP_NE: return !value_eq(&a, &b);
-        case CMP_LT: return a.num < b.num;
-        case CMP_LE: return a.num <= b.num;
-        case CMP_GT: return a.num > b.num;
-        case CMP_GE: return a.num >= b.num;
+        case CMP_EQ:
+            return value_eq(&a, &b);
+        case CMP_NE:
+            return !value_eq(&a, &b);
+        case CMP_LT:
+            return a.num < b.num;
+        case CMP_LE:
+            return a.num <= b.num;
+        case CMP_GT:
+            return a.num > b.num;
+        case CMP_GE:
+            return a.num >= b.num;
         }
         return 0;
     }
@@ -340,15 +329,13 @@ static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
         value_t a = eval_value(e, x->a, ev);
         for (size_t i = 0; i < x->nitems; i++) {
             value_t b = eval_value(e, x->items[i], ev);
-            if (value_eq(&a, &b))
-                return 1;
+            if (value_eq(&a, &b)) return 1;
         }
         return 0;
     }
     case EX_IN_SET: {
         value_t a = eval_value(e, x->a, ev);
-        if (a.type != T_STR)
-            return 0;
+        if (a.type != T_STR) return 0;
         const rules_set_t *s = ruleset_set(e->rs, (size_t)x->set);
         int found = 0;
         int64_t ts = 0;
@@ -363,10 +350,8 @@ static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
          * which matters when an event is delivered again after the set was
          * fed) and learned again within the age. */
         int64_t age = x->within_us ? x->within_us : s->keep_us;
-        if (!found || ts <= ev->ts_us - age)
-            return 0;
-        if (ts < ev->ts_us)
-            return 1;
+        if (!found || ts <= ev->ts_us - age) return 0;
+        if (ts < ev->ts_us) return 1;
         char first[300];
         snprintf(first, sizeof first, "first:%s", s->name);
         if (store_window_score(e->st, ev->str[FIELD_IDENTITY], first, member, &found, &ts, e->err,
@@ -378,14 +363,12 @@ static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
     }
     case EX_MATCH: {
         value_t a = eval_value(e, x->a, ev);
-        if (a.type != T_STR)
-            return 0;
-        int rc = pcre2_match(x->re, (PCRE2_SPTR)a.s, a.len, 0, 0, e->md,
-                             ruleset_match_context(e->rs));
+        if (a.type != T_STR) return 0;
+        int rc =
+            pcre2_match(x->re, (PCRE2_SPTR)a.s, a.len, 0, 0, e->md, ruleset_match_context(e->rs));
         if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
             rc == PCRE2_ERROR_JIT_STACKLIMIT) {
-            if (e->cur_stats)
-                e->cur_stats->regex_limit++;
+            if (e->cur_stats) e->cur_stats->regex_limit++;
             return 0;
         }
         return rc >= 0;
@@ -401,17 +384,13 @@ static int feed_counters(engine_t *e, const event_t *ev)
     char buf[SCOPE_MAX];
     for (size_t i = 0; i < ruleset_counter_count(e->rs); i++) {
         const rules_counter_t *c = ruleset_counter(e->rs, i);
-        if (c->type != ev->type)
-            continue;
-        if (c->filter && !eval_cond(e, c->filter, ev))
-            continue;
+        if (c->type != ev->type) continue;
+        if (c->filter && !eval_cond(e, c->filter, ev)) continue;
         const char *scope = scope_of(ev, c->by, buf, sizeof buf);
-        if (!scope)
-            continue;
+        if (!scope) continue;
         int rc;
         if (c->distinct) {
-            if (!ev->str[c->of])
-                continue;
+            if (!ev->str[c->of]) continue;
             rc = store_distinct_add(e->st, scope, c->name, ev->str[c->of], ev->ts_us,
                                     WINDOW_GRACE * c->keep_us, e->err, e->errlen);
         } else {
@@ -419,8 +398,7 @@ static int feed_counters(engine_t *e, const event_t *ev)
                 e->st, scope, c->name, ev->str[FIELD_EVENT_ID], ev->ts_us,
                 WINDOW_GRACE * c->keep_us, e->err, e->errlen);
         }
-        if (rc < 0)
-            return -1;
+        if (rc < 0) return -1;
     }
     return 0;
 }
@@ -429,20 +407,17 @@ static int remember_requests(engine_t *e, const event_t *ev)
 {
     for (size_t i = 0; i < ruleset_request_count(e->rs); i++) {
         const rules_request_t *r = ruleset_request(e->rs, i);
-        if (r->from != ev->type || !ev->str[r->by])
-            continue;
+        if (r->from != ev->type || !ev->str[r->by]) continue;
         store_request_t q;
         memset(&q, 0, sizeof q);
         q.ts_us = ev->ts_us;
         snprintf(q.event_id, sizeof q.event_id, "%s", ev->str[FIELD_EVENT_ID]);
         for (int f = 0; f < FIELD_COUNT && q.nfields < STORE_REQ_MAX_FIELDS; f++) {
-            if (!r->fields[f] || f == FIELD_EVENT_ID)
-                continue;
+            if (!r->fields[f] || f == FIELD_EVENT_ID) continue;
             const char *val = ev->str[f];
             if (f == FIELD_REPORTED)
                 val = ev->reported < 0 ? NULL : ev->reported ? "true" : "false";
-            if (!val)
-                continue;
+            if (!val) continue;
             const char *name = event_field_name((event_field_t)f);
             /* The request only reads these; the struct's pointers are not const. */
             memcpy(&q.name[q.nfields], &name, sizeof name);
@@ -460,10 +435,8 @@ static int clear_block(engine_t *e, const char *id, const char *auth)
 {
     int found = 0;
     store_block_t b;
-    if (store_block_get(e->st, id, auth, &found, &b, e->err, e->errlen) < 0)
-        return -1;
-    if (!found || b.since_us > e->ev->ts_us)
-        return 0;
+    if (store_block_get(e->st, id, auth, &found, &b, e->err, e->errlen) < 0) return -1;
+    if (!found || b.since_us > e->ev->ts_us) return 0;
     return store_block_clear(e->st, id, auth, e->err, e->errlen);
 }
 
@@ -472,19 +445,18 @@ static int apply_resets(engine_t *e, const event_t *ev)
     const char *id = ev->str[FIELD_IDENTITY];
     for (size_t i = 0; i < ruleset_rule_count(e->rs); i++) {
         const rule_t *r = ruleset_rule(e->rs, i);
-        if (!r->reset_on || (event_type_t)r->reset_on != ev->type)
-            continue;
+        if (!r->reset_on || (event_type_t)r->reset_on != ev->type) continue;
         char name[300], member[600];
         snprintf(name, sizeof name, "reset:%s", r->id);
-        snprintf(member, sizeof member, "%020lld:%s", (long long)ev->ts_us, ev->str[FIELD_EVENT_ID]);
+        snprintf(member, sizeof member, "%020lld:%s", (long long)ev->ts_us,
+                 ev->str[FIELD_EVENT_ID]);
         if (store_window_add(e->st, id, name, member, ev->ts_us, WINDOW_MAX_KEEP, e->err,
                              e->errlen) < 0)
             return -1;
     }
     /* The contract: reactivation clears the block (one placed before it in
      * event time: a redelivered reactivation leaves a later block alone). */
-    if (ev->type == EV_IDENTITY_UNBLOCKED)
-        return clear_block(e, id, NULL);
+    if (ev->type == EV_IDENTITY_UNBLOCKED) return clear_block(e, id, NULL);
     if (ev->type == EV_AUTHENTICATOR_REACTIVATED && ev->str[FIELD_AUTHENTICATOR_ID])
         return clear_block(e, id, ev->str[FIELD_AUTHENTICATOR_ID]);
     return 0;
@@ -496,15 +468,11 @@ static int feed_sets(engine_t *e, const event_t *ev)
     e->cur_stats = NULL;
     for (size_t i = 0; i < ruleset_set_count(e->rs); i++) {
         const rules_set_t *s = ruleset_set(e->rs, i);
-        if (s->on != ev->type)
-            continue;
-        if (s->filter && !eval_cond(e, s->filter, ev))
-            continue;
+        if (s->on != ev->type) continue;
+        if (s->filter && !eval_cond(e, s->filter, ev)) continue;
         value_t v = field_value(e, s->value, ev);
-        if (e->failed)
-            return -1;
-        if (v.type != T_STR)
-            continue;
+        if (e->failed) return -1;
+        if (v.type != T_STR) continue;
         char member[1100];
         snprintf(member, sizeof member, "%.*s", (int)v.len, v.s);
         char first[300];
@@ -521,18 +489,15 @@ static int feed_sets(engine_t *e, const event_t *ev)
 static void add_evidence(action_t *a, const char *id)
 {
     for (size_t i = 0; i < a->nevents; i++)
-        if (strcmp(a->events[i], id) == 0)
-            return;
-    if (a->nevents < ACTION_MAX_EVIDENCE - 1)
-        a->events[a->nevents++] = strdup(id);
+        if (strcmp(a->events[i], id) == 0) return;
+    if (a->nevents < ACTION_MAX_EVIDENCE - 1) a->events[a->nevents++] = strdup(id);
 }
 
 /* The evidence: members of the windows the rule counted (newest up to the
  * limit), the initiating request, then the triggering event. */
 static int collect_evidence(engine_t *e, const rule_expr_t *x, action_t *a)
 {
-    if (!x)
-        return 0;
+    if (!x) return 0;
     if (x->op == EX_COUNT && e->slot_gen[x->slot] == e->gen && e->slot_lo[x->slot] != INT64_MIN) {
         const rules_counter_t *c = ruleset_counter(e->rs, (size_t)x->counter);
         char buf[SCOPE_MAX];
@@ -540,8 +505,8 @@ static int collect_evidence(engine_t *e, const rule_expr_t *x, action_t *a)
         char **m = NULL;
         size_t n = 0;
         if (scope && c->by == FIELD_IDENTITY) {
-            if (store_window_members(e->st, scope, c->name, e->slot_lo[x->slot], e->ev->ts_us,
-                                     1000, &m, &n, e->err, e->errlen) < 0)
+            if (store_window_members(e->st, scope, c->name, e->slot_lo[x->slot], e->ev->ts_us, 1000,
+                                     &m, &n, e->err, e->errlen) < 0)
                 return -1;
             size_t from = n > ACTION_MAX_EVIDENCE - 2 ? n - (ACTION_MAX_EVIDENCE - 2) : 0;
             for (size_t i = 0; i < n; i++) {
@@ -555,11 +520,9 @@ static int collect_evidence(engine_t *e, const rule_expr_t *x, action_t *a)
     if ((x->op == EX_FIELD || x->op == EX_REQUEST) && x->request >= 0 &&
         e->req_state[x->request] == 2)
         add_evidence(a, e->req[x->request].event_id);
-    if (collect_evidence(e, x->a, a) < 0 || collect_evidence(e, x->b, a) < 0)
-        return -1;
+    if (collect_evidence(e, x->a, a) < 0 || collect_evidence(e, x->b, a) < 0) return -1;
     for (size_t i = 0; i < x->nitems; i++)
-        if (collect_evidence(e, x->items[i], a) < 0)
-            return -1;
+        if (collect_evidence(e, x->items[i], a) < 0) return -1;
     return 0;
 }
 
@@ -604,8 +567,7 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
     const event_t *ev = e->ev;
     const char *id = ev->str[FIELD_IDENTITY];
     const char *auth = r->kind == KIND_BLOCK_AUTHENTICATOR ? ev->str[FIELD_AUTHENTICATOR_ID] : NULL;
-    if (r->kind == KIND_BLOCK_AUTHENTICATOR && !auth)
-        return 0; /* nothing to block */
+    if (r->kind == KIND_BLOCK_AUTHENTICATOR && !auth) return 0; /* nothing to block */
     char aid[ACTION_ID_LEN + 1];
     action_make_id(r->id, r->kind, id, auth, ev->str[FIELD_EVENT_ID], aid);
 
@@ -615,8 +577,7 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
         int found = 0;
         int64_t ts = 0;
         char by[STORE_ID_MAX];
-        if (store_cooldown_get(e->st, id, r->id, &found, &ts, by, e->err, e->errlen) < 0)
-            return -1;
+        if (store_cooldown_get(e->st, id, r->id, &found, &ts, by, e->err, e->errlen) < 0) return -1;
         if (found && strcmp(by, ev->str[FIELD_EVENT_ID]) != 0 && ev->ts_us - ts < r->cooldown_us) {
             st->suppressed_cooldown++;
             return 0;
@@ -631,28 +592,25 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
         }
         int found = 0;
         store_block_t b;
-        if (store_block_get(e->st, id, auth, &found, &b, e->err, e->errlen) < 0)
-            return -1;
-        if (found && strcmp(b.action_id, aid) != 0 && (b.expires_us == 0 || ev->ts_us < b.expires_us)) {
+        if (store_block_get(e->st, id, auth, &found, &b, e->err, e->errlen) < 0) return -1;
+        if (found && strcmp(b.action_id, aid) != 0 &&
+            (b.expires_us == 0 || ev->ts_us < b.expires_us)) {
             st->suppressed_block++;
             return 0;
         }
         const rules_breaker_t *br = ruleset_breaker(e->rs);
         if (mode == MODE_ENFORCE && br->max > 0) {
             int tripped;
-            if (breaker_admit(e, br, aid, &tripped) < 0)
-                return -1;
+            if (breaker_admit(e, br, aid, &tripped) < 0) return -1;
             if (tripped) {
                 mode = MODE_SHADOW;
                 breaker = 1;
                 st->breaker_trips++;
             }
         }
-        if (r->kind == KIND_BLOCK_IDENTITY && r->mode == MODE_ENFORCE)
-            *block_decided = 1;
+        if (r->kind == KIND_BLOCK_IDENTITY && r->mode == MODE_ENFORCE) *block_decided = 1;
     }
-    if (e->nactions == sizeof e->actions / sizeof e->actions[0])
-        return 0;
+    if (e->nactions == sizeof e->actions / sizeof e->actions[0]) return 0;
     action_t *a = &e->actions[e->nactions];
     memset(a, 0, sizeof *a);
     memcpy(a->action_id, aid, sizeof aid);
@@ -661,8 +619,7 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
     a->rule = r;
     a->breaker = breaker;
     snprintf(a->identity, sizeof a->identity, "%s", id);
-    if (auth)
-        snprintf(a->authenticator_id, sizeof a->authenticator_id, "%s", auth);
+    if (auth) snprintf(a->authenticator_id, sizeof a->authenticator_id, "%s", auth);
     a->ts_us = ev->ts_us;
     a->expires_us = r->kind != KIND_ALERT && r->duration_us ? ev->ts_us + r->duration_us : 0;
     if (collect_evidence(e, r->when, a) < 0) {
@@ -684,14 +641,13 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
             b.since_us = ev->ts_us;
             b.expires_us = a->expires_us;
             memcpy(b.action_id, aid, sizeof aid);
-            if (store_block_set(e->st, id, auth, &b, e->err, e->errlen) < 0)
-                return -1;
+            if (store_block_set(e->st, id, auth, &b, e->err, e->errlen) < 0) return -1;
         }
         char *entry = action_activity_entry(a);
-        int rc = entry ? store_activity_push(e->st, id, entry, e->activity_cap, e->err, e->errlen) : -1;
+        int rc =
+            entry ? store_activity_push(e->st, id, entry, e->activity_cap, e->err, e->errlen) : -1;
         free(entry);
-        if (rc < 0)
-            return -1;
+        if (rc < 0) return -1;
     }
     if (r->cooldown_us && store_cooldown_set(e->st, id, r->id, ev->ts_us, ev->str[FIELD_EVENT_ID],
                                              r->cooldown_us, e->err, e->errlen) < 0)
@@ -719,25 +675,21 @@ int engine_process(engine_t *e, const event_t *ev, const action_t **actions, siz
         goto fail;
     for (size_t i = 0; i < ruleset_rule_count(e->rs); i++) {
         const rule_t *r = ruleset_rule(e->rs, i);
-        if (r->on != ev->type)
-            continue;
+        if (r->on != ev->type) continue;
         engine_rule_stats_t *st = &e->stats[i];
         int64_t t0 = now_ns();
         e->cur_rule = r;
         e->cur_stats = st;
         st->evaluated++;
         int hit = !r->when || eval_cond(e, r->when, ev);
-        if (e->failed)
-            goto fail;
+        if (e->failed) goto fail;
         if (hit) {
             st->hits++;
-            if (decide(e, r, st, &block_decided) < 0)
-                goto fail;
+            if (decide(e, r, st, &block_decided) < 0) goto fail;
         }
         st->eval_ns += (uint64_t)(now_ns() - t0);
     }
-    if (feed_sets(e, ev) < 0)
-        goto fail;
+    if (feed_sets(e, ev) < 0) goto fail;
     clear_requests(e);
     *actions = e->actions;
     *n = e->nactions;

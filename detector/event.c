@@ -632,8 +632,7 @@ char *event_ts_format(int64_t us, char *buf, size_t buflen)
 
 int event_type_has_field(event_type_t t, event_field_t f)
 {
-    if ((unsigned)t >= EV_TYPE_COUNT || (unsigned)f >= FIELD_COUNT)
-        return 0;
+    if ((unsigned)t >= EV_TYPE_COUNT || (unsigned)f >= FIELD_COUNT) return 0;
     if (f <= FIELD_CHANNEL) /* the common fields */
         return 1;
     return (types[t].listed & BIT(f)) != 0;

@@ -22,8 +22,7 @@ int log_set_level(const char *name)
 
 static void vlog(log_level_t l, const char *tag, int with_errno, const char *fmt, va_list ap)
 {
-    if (l < level)
-        return;
+    if (l < level) return;
     int saved = errno;
     char ts[32];
     struct timespec now;
@@ -34,7 +33,8 @@ static void vlog(log_level_t l, const char *tag, int with_errno, const char *fmt
     char msg[2048];
     vsnprintf(msg, sizeof msg, fmt, ap);
     if (with_errno)
-        fprintf(stderr, "%s.%03ldZ %s %s: %s\n", ts, now.tv_nsec / 1000000, tag, msg, strerror(saved));
+        fprintf(stderr, "%s.%03ldZ %s %s: %s\n", ts, now.tv_nsec / 1000000, tag, msg,
+                strerror(saved));
     else
         fprintf(stderr, "%s.%03ldZ %s %s\n", ts, now.tv_nsec / 1000000, tag, msg);
 }

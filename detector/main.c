@@ -27,8 +27,7 @@ int main(int argc, char **argv)
     const char *conf = DEFAULT_CONF, *rules = NULL;
     char **files = calloc((size_t)argc, sizeof *files);
     int nfiles = 0;
-    if (!files)
-        return 1;
+    if (!files) return 1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc)

@@ -25,12 +25,9 @@ static int replay_stream(FILE *in, const char *name, engine_t *eng, replay_count
     char err[512];
     while ((len = getline(&line, &cap, in)) >= 0) {
         lineno++;
-        if (len > 0 && line[len - 1] == '\n')
-            len--;
-        if (len > 0 && line[len - 1] == '\r')
-            len--;
-        if (len == 0)
-            continue;
+        if (len > 0 && line[len - 1] == '\n') len--;
+        if (len > 0 && line[len - 1] == '\r') len--;
+        if (len == 0) continue;
         c->lines++;
         event_t ev;
         event_status_t st = event_parse(line, (size_t)len, &ev, err, sizeof err);
@@ -83,13 +80,13 @@ static void print_summary(const engine_t *eng, const replay_counts_t *c, double 
         unsigned long long alerts = s->actions[KIND_ALERT][MODE_ENFORCE];
         unsigned long long blocks = s->actions[KIND_BLOCK_IDENTITY][MODE_ENFORCE] +
                                     s->actions[KIND_BLOCK_AUTHENTICATOR][MODE_ENFORCE];
-        unsigned long long shadow = s->actions[0][MODE_SHADOW] + s->actions[1][MODE_SHADOW] +
-                                    s->actions[2][MODE_SHADOW];
+        unsigned long long shadow =
+            s->actions[0][MODE_SHADOW] + s->actions[1][MODE_SHADOW] + s->actions[2][MODE_SHADOW];
         fprintf(stderr, "%-38s %-7s %9llu %7llu %7llu %7llu %7llu %8llu %8llu %7llu\n", r->id,
                 rule_mode_name(r->mode), (unsigned long long)s->evaluated,
                 (unsigned long long)s->hits, alerts, blocks, shadow,
-                (unsigned long long)s->suppressed_cooldown,
-                (unsigned long long)s->suppressed_block, (unsigned long long)s->breaker_trips);
+                (unsigned long long)s->suppressed_cooldown, (unsigned long long)s->suppressed_block,
+                (unsigned long long)s->breaker_trips);
     }
 }
 
@@ -97,8 +94,7 @@ int cmd_replay(const char *conf_path, const char *rules_dir, char **files, int n
 {
     config_t cfg;
     ruleset_t *rs;
-    if (setup_load(conf_path, rules_dir, &cfg, &rs) < 0)
-        return 1;
+    if (setup_load(conf_path, rules_dir, &cfg, &rs) < 0) return 1;
     int rc = 1;
     store_t *st = store_mem_new(cfg.redis_prefix);
     engine_opts_t o = {.activity_cap = (size_t)cfg.activity_max};
@@ -117,14 +113,13 @@ int cmd_replay(const char *conf_path, const char *rules_dir, char **files, int n
             goto out;
         }
         int r = replay_stream(in, strcmp(files[i], "-") == 0 ? "<stdin>" : files[i], eng, &c);
-        if (in != stdin)
-            fclose(in);
-        if (r < 0)
-            goto out;
+        if (in != stdin) fclose(in);
+        if (r < 0) goto out;
     }
     fflush(stdout);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    print_summary(eng, &c, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    print_summary(eng, &c,
+                  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     rc = 0;
 out:
     engine_free(eng);

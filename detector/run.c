@@ -82,24 +82,20 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     daemon_t *d = opaque;
-    if (!m->err)
-        return;
+    if (!m->err) return;
     d->delivery_errors++;
     log_warnx("delivery to %s failed: %s; producing it again", rd_kafka_topic_name(m->rkt),
               rd_kafka_err2str(m->err));
     pending_t *p = calloc(1, sizeof *p);
-    if (!p)
-        return;
+    if (!p) return;
     p->topic = strdup(rd_kafka_topic_name(m->rkt));
     p->vlen = m->len;
     p->value = malloc(m->len ? m->len : 1);
-    if (m->payload && p->value)
-        memcpy(p->value, m->payload, m->len);
+    if (m->payload && p->value) memcpy(p->value, m->payload, m->len);
     if (m->key) {
         p->klen = m->key_len;
         p->key = malloc(m->key_len ? m->key_len : 1);
-        if (p->key)
-            memcpy(p->key, m->key, m->key_len);
+        if (p->key) memcpy(p->key, m->key, m->key_len);
     }
     rd_kafka_headers_t *h = NULL;
     if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR && h)
@@ -126,12 +122,10 @@ static int conf_passthrough(rd_kafka_conf_t *c, const config_t *cfg, const char 
     for (size_t i = 0; i < cfg->nkafka; i++) {
         const char *k = cfg->kafka[i].key;
         if (strncmp(k, "consumer.", 9) == 0 || strncmp(k, "producer.", 9) == 0) {
-            if (strncmp(k, role, rl) != 0 || k[rl] != '.')
-                continue;
+            if (strncmp(k, role, rl) != 0 || k[rl] != '.') continue;
             k += rl + 1;
         }
-        if (conf_set(c, k, cfg->kafka[i].value) < 0)
-            return -1;
+        if (conf_set(c, k, cfg->kafka[i].value) < 0) return -1;
     }
     return 0;
 }
@@ -216,16 +210,14 @@ static int produce(daemon_t *d, const char *topic, const void *key, size_t klen,
     void *v; /* librdkafka copies it (F_COPY) and takes a non-const pointer */
     memcpy(&v, &val, sizeof v);
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            d->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(v, vlen),
-            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-        if (!e)
-            return 0; /* the producer owns hdrs now */
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(d->producer, RD_KAFKA_V_TOPIC(topic),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, klen),
+                              RD_KAFKA_V_VALUE(v, vlen), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (!e) return 0; /* the producer owns hdrs now */
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             log_errorx("produce to %s: %s", topic, rd_kafka_err2str(e));
-            if (hdrs)
-                rd_kafka_headers_destroy(hdrs);
+            if (hdrs) rd_kafka_headers_destroy(hdrs);
             return -1;
         }
         rd_kafka_poll(d->producer, 50);
@@ -243,7 +235,8 @@ static int send_dead_letter(daemon_t *d, const rd_kafka_message_t *m, const char
     rd_kafka_header_add(h, "source.partition", -1, part, -1);
     rd_kafka_header_add(h, "source.offset", -1, off, -1);
     rd_kafka_header_add(h, "reason", -1, reason, -1);
-    return produce(d, d->cfg.topic_dlq, m->key, m->key_len, m->payload ? m->payload : "", m->len, h);
+    return produce(d, d->cfg.topic_dlq, m->key, m->key_len, m->payload ? m->payload : "", m->len,
+                   h);
 }
 
 /* Handles one message. 0: done; -1: the store failed, retry later. */
@@ -275,15 +268,14 @@ static int handle(daemon_t *d, const rd_kafka_message_t *m)
     }
     for (size_t i = 0; i < n; i++) {
         char *js = action_to_json(&acts[i]);
-        if (!js)
-            continue;
+        if (!js) continue;
         if (acts[i].breaker) {
             d->breaker++;
-            log_warnx("breaker: block %s of rule %s for %s published as shadow",
-                      acts[i].action_id, acts[i].rule->id, acts[i].identity);
+            log_warnx("breaker: block %s of rule %s for %s published as shadow", acts[i].action_id,
+                      acts[i].rule->id, acts[i].identity);
         }
-        produce(d, d->cfg.topic_actions, acts[i].identity, strlen(acts[i].identity), js,
-                strlen(js), NULL);
+        produce(d, d->cfg.topic_actions, acts[i].identity, strlen(acts[i].identity), js, strlen(js),
+                NULL);
         d->actions++;
         free(js);
     }
@@ -309,10 +301,8 @@ static int flush_all(daemon_t *d)
             free(p->value);
             free(p);
         }
-        if (rd_kafka_outq_len(d->producer) == 0 && !d->failed)
-            return 0;
-        if (stop_requested && mono_ms() - start > 8000)
-            return -1;
+        if (rd_kafka_outq_len(d->producer) == 0 && !d->failed) return 0;
+        if (stop_requested && mono_ms() - start > 8000) return -1;
     }
 }
 
@@ -338,8 +328,7 @@ static int batch_push(batch_t *b, rd_kafka_message_t *m)
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 256;
         rd_kafka_message_t **nm = realloc(b->m, cap * sizeof *nm);
-        if (!nm)
-            return -1;
+        if (!nm) return -1;
         b->m = nm;
         b->cap = cap;
     }
@@ -351,8 +340,7 @@ static int batch_push(batch_t *b, rd_kafka_message_t *m)
 static int poll_one(daemon_t *d, batch_t *b, int timeout_ms)
 {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(d->consumer, timeout_ms);
-    if (!m)
-        return 0;
+    if (!m) return 0;
     if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             log_warnx("consumer: %s", rd_kafka_message_errstr(m));
@@ -374,8 +362,7 @@ static int retry_until_stored(daemon_t *d, batch_t *b, size_t i)
     long backoff = 100;
     pause_all(d, 1);
     for (;;) {
-        if (stop_requested || d->rebalanced)
-            return -1;
+        if (stop_requested || d->rebalanced) return -1;
         int64_t until = mono_ms() + backoff;
         while (mono_ms() < until && !stop_requested && !d->rebalanced)
             poll_one(d, b, 50);
@@ -413,32 +400,28 @@ static void write_stats(daemon_t *d)
         const engine_rule_stats_t *st = engine_rule_stats(d->eng, i);
         json_t *o = json_pack(
             "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "rule", r->id,
-            "mode", rule_mode_name(r->mode), "file", r->file, "evaluated", (json_int_t)st->evaluated,
-            "hits", (json_int_t)st->hits, "alerts", (json_int_t)st->actions[KIND_ALERT][MODE_ENFORCE],
-            "block_identity", (json_int_t)st->actions[KIND_BLOCK_IDENTITY][MODE_ENFORCE],
-            "block_authenticator", (json_int_t)st->actions[KIND_BLOCK_AUTHENTICATOR][MODE_ENFORCE],
-            "shadow",
+            "mode", rule_mode_name(r->mode), "file", r->file, "evaluated",
+            (json_int_t)st->evaluated, "hits", (json_int_t)st->hits, "alerts",
+            (json_int_t)st->actions[KIND_ALERT][MODE_ENFORCE], "block_identity",
+            (json_int_t)st->actions[KIND_BLOCK_IDENTITY][MODE_ENFORCE], "block_authenticator",
+            (json_int_t)st->actions[KIND_BLOCK_AUTHENTICATOR][MODE_ENFORCE], "shadow",
             (json_int_t)(st->actions[0][MODE_SHADOW] + st->actions[1][MODE_SHADOW] +
                          st->actions[2][MODE_SHADOW]),
             "suppressed_cooldown", (json_int_t)st->suppressed_cooldown, "suppressed_block",
             (json_int_t)st->suppressed_block, "breaker_trips", (json_int_t)st->breaker_trips,
             "regex_limit", (json_int_t)st->regex_limit, "eval_ms", (double)st->eval_ns / 1e6);
-        if (o)
-            json_array_append_new(rules, o);
+        if (o) json_array_append_new(rules, o);
     }
-    json_t *top = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "events",
-                            (json_int_t)d->events, "bad", (json_int_t)d->bad, "unknown",
-                            (json_int_t)d->unknown, "actions", (json_int_t)d->actions,
-                            "breaker_trips", (json_int_t)d->breaker, "delivery_errors",
-                            (json_int_t)d->delivery_errors, "redis_down", d->redis_down, "rules",
-                            rules);
-    if (!top)
-        return;
+    json_t *top = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "events", (json_int_t)d->events, "bad",
+        (json_int_t)d->bad, "unknown", (json_int_t)d->unknown, "actions", (json_int_t)d->actions,
+        "breaker_trips", (json_int_t)d->breaker, "delivery_errors", (json_int_t)d->delivery_errors,
+        "redis_down", d->redis_down, "rules", rules);
+    if (!top) return;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", d->cfg.stats_file);
     if (json_dump_file(top, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0) {
-        if (rename(tmp, d->cfg.stats_file) < 0)
-            log_warn("stats: rename %s", tmp);
+        if (rename(tmp, d->cfg.stats_file) < 0) log_warn("stats: rename %s", tmp);
     } else {
         log_warnx("stats: cannot write %s", tmp);
     }
@@ -459,26 +442,20 @@ static void run_loop(daemon_t *d)
         while (b.n < (size_t)d->cfg.batch_size && !stop_requested) {
             int64_t now = mono_ms();
             int timeout = b.n == 0 ? 100 : (int)(deadline - now);
-            if (b.n > 0 && timeout <= 0)
-                break;
-            if (poll_one(d, &b, timeout) && b.n == 1)
-                deadline = mono_ms() + d->cfg.batch_time_ms;
+            if (b.n > 0 && timeout <= 0) break;
+            if (poll_one(d, &b, timeout) && b.n == 1) deadline = mono_ms() + d->cfg.batch_time_ms;
         }
-        if (b.n == 0)
-            continue;
+        if (b.n == 0) continue;
         /* 2. In order; a store failure pauses and retries the same event. */
         d->rebalanced = 0;
         size_t done = 0;
         for (; done < b.n; done++) {
-            if (handle(d, b.m[done]) < 0 && retry_until_stored(d, &b, done) < 0)
-                break;
-            if (d->rebalanced)
-                break;
+            if (handle(d, b.m[done]) < 0 && retry_until_stored(d, &b, done) < 0) break;
+            if (d->rebalanced) break;
         }
         /* 3. Every effect delivered, then 4. the offsets. */
         int delivered = flush_all(d) == 0;
-        if (delivered && !d->rebalanced)
-            store_offsets(&b, done);
+        if (delivered && !d->rebalanced) store_offsets(&b, done);
         for (size_t i = 0; i < b.n; i++)
             rd_kafka_message_destroy(b.m[i]);
         b.n = 0;
@@ -490,8 +467,7 @@ int cmd_run(const char *conf_path)
 {
     daemon_t d;
     memset(&d, 0, sizeof d);
-    if (setup_load(conf_path, NULL, &d.cfg, &d.rs) < 0)
-        return 1;
+    if (setup_load(conf_path, NULL, &d.cfg, &d.rs) < 0) return 1;
     int rc = 1;
     char err[512];
     struct sigaction sa;
@@ -511,18 +487,15 @@ int cmd_run(const char *conf_path)
         usleep((useconds_t)backoff * 1000);
         backoff = backoff * 2 > d.cfg.retry_max_ms ? d.cfg.retry_max_ms : backoff * 2;
     }
-    if (!d.st)
-        goto out;
+    if (!d.st) goto out;
     engine_opts_t o = {.activity_cap = (size_t)d.cfg.activity_max};
     d.eng = engine_new(d.rs, d.st, &o);
-    if (!d.eng || kafka_open(&d) < 0)
-        goto out;
+    if (!d.eng || kafka_open(&d) < 0) goto out;
     log_info("running: %zu rules, events from %s, actions to %s, group %s",
              ruleset_rule_count(d.rs), d.cfg.topic_events, d.cfg.topic_actions, d.cfg.group_id);
     run_loop(&d);
     log_info("stopping: committing offsets");
-    if (d.cfg.stats_file[0])
-        write_stats(&d);
+    if (d.cfg.stats_file[0]) write_stats(&d);
     signal(SIGALRM, on_alarm);
     alarm(10);
     rc = 0;

@@ -24,11 +24,9 @@ int setup_load(const char *conf_path, const char *rules_dir, config_t *cfg, rule
     /* The rules are checked even when the configuration has errors, so one
      * run shows every error. */
     *rs = rules_load_dir(rules_dir ? rules_dir : cfg->rules_dir, &diag);
-    if (!*rs)
-        bad = 1;
+    if (!*rs) bad = 1;
     if (bad) {
-        if (diag.text)
-            fputs(diag.text, stderr);
+        if (diag.text) fputs(diag.text, stderr);
         fprintf(stderr, "%zu error%s\n", diag.count, diag.count == 1 ? "" : "s");
         rules_diag_free(&diag);
         ruleset_free(*rs);
@@ -44,10 +42,9 @@ int cmd_check(const char *conf_path, const char *rules_dir)
 {
     config_t cfg;
     ruleset_t *rs;
-    if (setup_load(conf_path, rules_dir, &cfg, &rs) < 0)
-        return 1;
+    if (setup_load(conf_path, rules_dir, &cfg, &rs) < 0) return 1;
     fprintf(stderr, "%zu rules, %zu counters, %zu requests, %zu sets\n", ruleset_rule_count(rs),
-           ruleset_counter_count(rs), ruleset_request_count(rs), ruleset_set_count(rs));
+            ruleset_counter_count(rs), ruleset_request_count(rs), ruleset_set_count(rs));
     printf("configuration OK\n");
     ruleset_free(rs);
     config_clear(&cfg);

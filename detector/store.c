@@ -370,8 +370,8 @@ static int zadd(store_t *s, const char *kind, const char *scope, const char *nam
     if (s == NULL || scope == NULL || name == NULL || member == NULL)
         return missing("add", err, errlen);
     if (key_build(&kb, s, err, errlen, scope, kind, name, (const char *)NULL) < 0) return -1;
-    rc = s->ops->zadd(s, kb.key, member, ts_us, flags, min_score(ts_us, keep_us), gc_ttl_ms(keep_us),
-                      err, errlen);
+    rc = s->ops->zadd(s, kb.key, member, ts_us, flags, min_score(ts_us, keep_us),
+                      gc_ttl_ms(keep_us), err, errlen);
     key_done(&kb);
     return rc;
 }

@@ -232,10 +232,10 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
         "else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1], ARGV[2]) end "
         "redis.call('PEXPIRE', KEYS[1], ARGV[5]) return 0";
     long long keep = min_score == INT64_MIN ? -1 : (long long)(score - min_score);
-    redisReply *rep = command(r, err, errlen, "EVAL %s 1 %s %lld %b %s %lld %lld %s", script, key,
-                              (long long)score, member, strlen(member),
-                              (flags & ZADD_GT) ? "GT" : "NX", keep, (long long)ttl_ms,
-                              (flags & ZADD_FROM_MAX) ? "1" : "0");
+    redisReply *rep =
+        command(r, err, errlen, "EVAL %s 1 %s %lld %b %s %lld %lld %s", script, key,
+                (long long)score, member, strlen(member), (flags & ZADD_GT) ? "GT" : "NX", keep,
+                (long long)ttl_ms, (flags & ZADD_FROM_MAX) ? "1" : "0");
     if (rep == NULL) return -1;
     if (rep->type == REDIS_REPLY_ERROR) return unexpected(rep, err, errlen);
     freeReplyObject(rep);

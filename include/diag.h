@@ -19,8 +19,8 @@ void rules_diag_free(rules_diag_t *d);
 
 /* Appends "NAME:LINE:COL: message" plus the line of src (borrowed, may be
  * NULL) and a caret under the column. */
-void diag_at(rules_diag_t *d, const char *src, const char *name, int line, int col,
-             const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void diag_at(rules_diag_t *d, const char *src, const char *name, int line, int col, const char *fmt,
+             ...) __attribute__((format(printf, 6, 7)));
 void diag_vat(rules_diag_t *d, const char *src, const char *name, int line, int col,
               const char *fmt, va_list ap);
 /* Appends a message without a location. */

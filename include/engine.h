@@ -43,8 +43,8 @@ void engine_free(engine_t *e);
  * *actions to an array of *n actions owned by the engine, valid until the
  * next call. On a store failure returns -1 with err: the event must be
  * processed again later (every state change is idempotent per event). */
-int engine_process(engine_t *e, const event_t *ev, const action_t **actions, size_t *n,
-                   char *err, size_t errlen);
+int engine_process(engine_t *e, const event_t *ev, const action_t **actions, size_t *n, char *err,
+                   size_t errlen);
 
 /* Statistics of rule i of the engine's rule set (borrowed). */
 const engine_rule_stats_t *engine_rule_stats(const engine_t *e, size_t i);

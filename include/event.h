@@ -57,11 +57,11 @@ typedef enum event_field {
  * by the event (the parsed JSON document) and live until event_clear(). */
 typedef struct event {
     event_type_t type;
-    int64_t ts_us;                 /* event time, microseconds since the epoch, UTC */
-    const char *str[FIELD_COUNT];  /* NULL when absent; str[FIELD_REPORTED] unused */
-    size_t len[FIELD_COUNT];       /* byte length of each present string */
-    int reported;                  /* -1 absent, 0 false, 1 true */
-    void *doc;                     /* owned parsed document (json_t *); internal */
+    int64_t ts_us;                /* event time, microseconds since the epoch, UTC */
+    const char *str[FIELD_COUNT]; /* NULL when absent; str[FIELD_REPORTED] unused */
+    size_t len[FIELD_COUNT];      /* byte length of each present string */
+    int reported;                 /* -1 absent, 0 false, 1 true */
+    void *doc;                    /* owned parsed document (json_t *); internal */
 } event_t;
 
 typedef enum event_status {
@@ -75,8 +75,7 @@ typedef enum event_status {
  * releases it with event_clear(). On EVENT_BAD, *ev holds nothing to release
  * and err receives a one-line reason such as
  * "missing required field \"request_id\" for type login.approved". */
-event_status_t event_parse(const char *data, size_t len, event_t *ev,
-                           char *err, size_t errlen);
+event_status_t event_parse(const char *data, size_t len, event_t *ev, char *err, size_t errlen);
 
 /* Releases what event_parse() stored in ev; safe on a zeroed event. */
 void event_clear(event_t *ev);

@@ -22,7 +22,11 @@
 typedef struct ruleset ruleset_t;
 
 /* --- The plan --------------------------------------------------------- */
-typedef enum rule_kind { KIND_ALERT = 0, KIND_BLOCK_IDENTITY, KIND_BLOCK_AUTHENTICATOR } rule_kind_t;
+typedef enum rule_kind {
+    KIND_ALERT = 0,
+    KIND_BLOCK_IDENTITY,
+    KIND_BLOCK_AUTHENTICATOR
+} rule_kind_t;
 typedef enum rule_severity { SEV_LOW = 0, SEV_MEDIUM, SEV_HIGH } rule_severity_t;
 typedef enum rule_mode { MODE_ENFORCE = 0, MODE_SHADOW } rule_mode_t;
 
@@ -55,9 +59,9 @@ typedef struct rule_expr rule_expr_t;
 struct rule_expr {
     expr_op_t op;
     int line, col;
-    expr_type_t type;       /* the value type of a value node */
-    rule_expr_t *a, *b;     /* operands */
-    expr_cmp_t cmp;         /* EX_CMP */
+    expr_type_t type;   /* the value type of a value node */
+    rule_expr_t *a, *b; /* operands */
+    expr_cmp_t cmp;     /* EX_CMP */
     /* EX_LITERAL */
     long long num;
     char *str;
@@ -83,13 +87,13 @@ struct rule_expr {
 /* A counter: a window (EX_COUNT) or distinct count (EX_DISTINCT) that the
  * engine feeds with every event of its type that passes its filter. */
 typedef struct rules_counter {
-    char *name;            /* state name, stable across threshold and window changes */
-    int distinct;          /* 1: distinct values of `of` */
-    event_type_t type;     /* counted event type */
-    event_field_t by;      /* grouping field (FIELD_IDENTITY by default) */
-    event_field_t of;      /* distinct: the counted field */
-    rule_expr_t *filter;   /* NULL or a condition on the counted event */
-    int64_t keep_us;       /* longest window that reads it */
+    char *name;          /* state name, stable across threshold and window changes */
+    int distinct;        /* 1: distinct values of `of` */
+    event_type_t type;   /* counted event type */
+    event_field_t by;    /* grouping field (FIELD_IDENTITY by default) */
+    event_field_t of;    /* distinct: the counted field */
+    rule_expr_t *filter; /* NULL or a condition on the counted event */
+    int64_t keep_us;     /* longest window that reads it */
 } rules_counter_t;
 
 /* request NAME from TYPE by FIELD keep D */
@@ -119,15 +123,15 @@ typedef struct rule {
     rule_kind_t kind;
     rule_severity_t severity;
     char *reason;
-    rule_expr_t *when;      /* NULL: always */
-    int64_t duration_us;    /* blocks: 0 means until reactivation */
-    int64_t cooldown_us;    /* 0: none */
-    int reset_on;           /* event type that resets this rule's counts, or 0 */
-    int uses_request;       /* -1 or the request index the rule reads */
+    rule_expr_t *when;   /* NULL: always */
+    int64_t duration_us; /* blocks: 0 means until reactivation */
+    int64_t cooldown_us; /* 0: none */
+    int reset_on;        /* event type that resets this rule's counts, or 0 */
+    int uses_request;    /* -1 or the request index the rule reads */
 } rule_t;
 
 typedef struct rules_breaker {
-    long max;          /* 0: no breaker */
+    long max; /* 0: no breaker */
     int64_t per_us;
 } rules_breaker_t;
 
@@ -146,7 +150,8 @@ ruleset_t *rules_load_string(const char *text, const char *name, rules_diag_t *d
 typedef struct rules_builder rules_builder_t;
 rules_builder_t *rules_builder_new(void);
 /* Parses one source; errors go to diag. Returns the number of new errors. */
-size_t rules_builder_add(rules_builder_t *b, const char *text, const char *name, rules_diag_t *diag);
+size_t rules_builder_add(rules_builder_t *b, const char *text, const char *name,
+                         rules_diag_t *diag);
 /* Finishes: checks the whole set, returns it or NULL. Frees b either way. */
 ruleset_t *rules_builder_finish(rules_builder_t *b, rules_diag_t *diag);
 

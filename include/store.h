@@ -67,8 +67,7 @@ int store_reconnect(store_t *s, char *err, size_t errlen);
  * that could end a hash tag or confuse a reader ('{', '}', '%', bytes below
  * 0x21 or above 0x7e) are written as %XX. Returns the length, or -1 when buf
  * is too small. */
-int store_key(const store_t *s, char *buf, size_t buflen, const char *scope,
-              const char *suffix);
+int store_key(const store_t *s, char *buf, size_t buflen, const char *scope, const char *suffix);
 const char *store_prefix(const store_t *s);
 
 /* --- Windows: members (event ids) with a score (event time) ------------- */
@@ -110,8 +109,8 @@ int store_distinct_count(store_t *s, const char *scope, const char *name, int64_
 int store_set_add(store_t *s, const char *scope, const char *name, const char *member,
                   int64_t ts_us, int64_t keep_us, char *err, size_t errlen);
 /* *found = 1 and *ts_us = latest add time, or *found = 0. */
-int store_set_get(store_t *s, const char *scope, const char *name, const char *member,
-                  int *found, int64_t *ts_us, char *err, size_t errlen);
+int store_set_get(store_t *s, const char *scope, const char *name, const char *member, int *found,
+                  int64_t *ts_us, char *err, size_t errlen);
 
 /* --- Request context -------------------------------------------------- */
 /* Remembers req under (name, request_id); a later put replaces it. */
@@ -123,8 +122,8 @@ int store_request_get(store_t *s, const char *scope, const char *name, const cha
 
 /* --- Cooldowns: the last time a rule acted for a scope ------------------ */
 /* event_id receives the id of the event that set it (STORE_ID_MAX bytes). */
-int store_cooldown_get(store_t *s, const char *scope, const char *rule, int *found,
-                       int64_t *ts_us, char *event_id, char *err, size_t errlen);
+int store_cooldown_get(store_t *s, const char *scope, const char *rule, int *found, int64_t *ts_us,
+                       char *event_id, char *err, size_t errlen);
 int store_cooldown_set(store_t *s, const char *scope, const char *rule, int64_t ts_us,
                        const char *event_id, int64_t keep_us, char *err, size_t errlen);
 
@@ -143,8 +142,8 @@ int store_block_clear(store_t *s, const char *scope, const char *authenticator_i
 /* --- Activity list: "P{ID}:activity", newest first, capped -------------- */
 /* Pushes entry (a JSON text) unless an entry with the same bytes is already
  * in the list (redelivery), then trims the list to cap entries. */
-int store_activity_push(store_t *s, const char *scope, const char *entry, size_t cap,
-                        char *err, size_t errlen);
+int store_activity_push(store_t *s, const char *scope, const char *entry, size_t cap, char *err,
+                        size_t errlen);
 /* Reads up to max entries, newest first; caller frees as for members. */
 int store_activity_get(store_t *s, const char *scope, size_t max, char ***entries, size_t *n,
                        char *err, size_t errlen);

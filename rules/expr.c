@@ -21,8 +21,6 @@ static rule_expr_t *node(expr_op_t op, const token_t *at)
     return e;
 }
 
-
-
 /* count(TYPE [where C] [by F] within D) or distinct(F of TYPE ...). */
 static rule_expr_t *parse_counter(parser_t *p, int distinct)
 {
@@ -34,13 +32,12 @@ static rule_expr_t *parse_counter(parser_t *p, int distinct)
     c.distinct = distinct;
     c.by = FIELD_IDENTITY;
     rule_expr_t *e = node(distinct ? EX_DISTINCT : EX_COUNT, &at);
-    if (!e)
-        return NULL;
+    if (!e) return NULL;
     e->type = T_NUM;
     parser_next(p);
     if (p->tok.kind != TOK_LPAREN) {
         parser_error(p, p->tok.line, p->tok.col, "expected \"(\" after %s, found %s",
-             distinct ? "distinct" : "count", tok_desc(&p->tok, b, sizeof b));
+                     distinct ? "distinct" : "count", tok_desc(&p->tok, b, sizeof b));
         goto fail;
     }
     parser_next(p);
@@ -62,14 +59,14 @@ static rule_expr_t *parse_counter(parser_t *p, int distinct)
     if (distinct) {
         int f = of_name ? event_field_from_name(of_name) : -1;
         if (f < 0) {
-            parser_error(p, of_tok.line, of_tok.col, "unknown field \"%s\"", of_name ? of_name : "");
+            parser_error(p, of_tok.line, of_tok.col, "unknown field \"%s\"",
+                         of_name ? of_name : "");
             free(of_name);
             goto fail;
         }
         free(of_name);
         c.of = (event_field_t)f;
-        if (parser_check_field(p, &of_tok, c.of, c.type) < 0)
-            goto fail;
+        if (parser_check_field(p, &of_tok, c.of, c.type) < 0) goto fail;
     }
     if (tok_is(&p->tok, "where")) {
         parser_next(p);
@@ -86,8 +83,7 @@ static rule_expr_t *parse_counter(parser_t *p, int distinct)
         p->canon_on = 0;
         p->in_filter = 0;
         p->ctx_type = saved;
-        if (!c.filter)
-            goto fail;
+        if (!c.filter) goto fail;
         snprintf(b, sizeof b, "%08x", p->canon_hash);
     } else {
         b[0] = '\0';
@@ -98,35 +94,29 @@ static rule_expr_t *parse_counter(parser_t *p, int distinct)
         parser_next(p);
         token_t ft = p->tok;
         ft.str = NULL;
-        if (parser_field(p, c.type, &c.by) < 0)
-            goto fail;
+        if (parser_field(p, c.type, &c.by) < 0) goto fail;
         if (c.by == FIELD_REPORTED) {
             parser_error(p, ft.line, ft.col, "cannot group by a boolean field");
             goto fail;
         }
         /* The event that reads the count must carry the grouping field. */
-        if (parser_check_field(p, &ft, c.by, p->ctx_type) < 0)
-            goto fail;
+        if (parser_check_field(p, &ft, c.by, p->ctx_type) < 0) goto fail;
     }
-    if (parser_expect(p, "within", distinct ? "in distinct(...)" : "in count(...)") < 0)
-        goto fail;
-    if (parser_duration(p, "a window", WINDOW_MIN_US, WINDOW_MAX_US, &e->window_us) < 0)
-        goto fail;
+    if (parser_expect(p, "within", distinct ? "in distinct(...)" : "in count(...)") < 0) goto fail;
+    if (parser_duration(p, "a window", WINDOW_MIN_US, WINDOW_MAX_US, &e->window_us) < 0) goto fail;
     if (p->tok.kind != TOK_RPAREN) {
         parser_error(p, p->tok.line, p->tok.col, "expected \")\" to close %s, found %s",
-             distinct ? "distinct(...)" : "count(...)", tok_desc(&p->tok, b, sizeof b));
+                     distinct ? "distinct(...)" : "count(...)", tok_desc(&p->tok, b, sizeof b));
         goto fail;
     }
     parser_next(p);
     /* The state name: stable when thresholds or windows change. */
     char name[256];
     int n = snprintf(name, sizeof name, "%s", event_type_name(c.type));
-    if (distinct)
-        n += snprintf(name + n, sizeof name - (size_t)n, ":%s", event_field_name(c.of));
+    if (distinct) n += snprintf(name + n, sizeof name - (size_t)n, ":%s", event_field_name(c.of));
     if (c.by != FIELD_IDENTITY)
         n += snprintf(name + n, sizeof name - (size_t)n, "@%s", event_field_name(c.by));
-    if (filter_hash[0])
-        snprintf(name + n, sizeof name - (size_t)n, "?%s", filter_hash);
+    if (filter_hash[0]) snprintf(name + n, sizeof name - (size_t)n, "?%s", filter_hash);
     c.name = strdup(name);
     c.keep_us = e->window_us;
     e->counter = builder_add_counter(p->b, &c);
@@ -147,8 +137,7 @@ rule_expr_t *parser_value(parser_t *p)
     switch (p->tok.kind) {
     case TOK_STRING:
         e = node(EX_LITERAL, &at);
-        if (!e)
-            return NULL;
+        if (!e) return NULL;
         e->type = T_STR;
         e->str = p->tok.str;
         e->slen = p->tok.slen;
@@ -157,8 +146,7 @@ rule_expr_t *parser_value(parser_t *p)
         return e;
     case TOK_NUMBER:
         e = node(EX_LITERAL, &at);
-        if (!e)
-            return NULL;
+        if (!e) return NULL;
         e->type = T_NUM;
         e->num = p->tok.num;
         parser_next(p);
@@ -166,14 +154,14 @@ rule_expr_t *parser_value(parser_t *p)
     case TOK_IDENT:
         break;
     default:
-        parser_error(p, at.line, at.col, "expected a value (a field, a string, a number, count(...)), found %s",
-             tok_desc(&p->tok, b, sizeof b));
+        parser_error(p, at.line, at.col,
+                     "expected a value (a field, a string, a number, count(...)), found %s",
+                     tok_desc(&p->tok, b, sizeof b));
         return NULL;
     }
     if (tok_is(&p->tok, "true") || tok_is(&p->tok, "false")) {
         e = node(EX_LITERAL, &at);
-        if (!e)
-            return NULL;
+        if (!e) return NULL;
         e->type = T_BOOL;
         e->num = tok_is(&p->tok, "true");
         parser_next(p);
@@ -187,8 +175,7 @@ rule_expr_t *parser_value(parser_t *p)
         return parse_counter(p, tok_is(&p->tok, "distinct"));
     }
     char *s = tok_text(&p->tok);
-    if (!s)
-        return NULL;
+    if (!s) return NULL;
     parser_next(p);
     char *dot = strchr(s, '.');
     int req = builder_find_request(p->b, s, dot ? (size_t)(dot - s) : strlen(s));
@@ -201,12 +188,11 @@ rule_expr_t *parser_value(parser_t *p)
         }
         if (!event_type_has_field(p->ctx_type, r->by)) {
             parser_error(p, at.line, at.col, "%s events carry no %s to find the request \"%s\" by",
-                 event_type_name(p->ctx_type), event_field_name(r->by), r->name);
+                         event_type_name(p->ctx_type), event_field_name(r->by), r->name);
             free(s);
             return NULL;
         }
-        if (p->rule)
-            p->rule->uses_request = req;
+        if (p->rule) p->rule->uses_request = req;
         e = node(dot ? EX_FIELD : EX_REQUEST, &at);
         if (!e) {
             free(s);
@@ -216,7 +202,8 @@ rule_expr_t *parser_value(parser_t *p)
         if (dot) {
             int f = event_field_from_name(dot + 1);
             if (f < 0) {
-                parser_error(p, at.line, at.col + (int)(dot - s) + 1, "unknown field \"%s\"", dot + 1);
+                parser_error(p, at.line, at.col + (int)(dot - s) + 1, "unknown field \"%s\"",
+                             dot + 1);
                 free(s);
                 rules_expr_free(e);
                 return NULL;
@@ -238,20 +225,19 @@ rule_expr_t *parser_value(parser_t *p)
     int f = event_field_from_name(s);
     if (f < 0) {
         if (dot)
-            parser_error(p, at.line, at.col, "unknown request \"%.*s\": declare it first with "
-                 "\"request %.*s from TYPE by FIELD keep DURATION\"",
-                 (int)(dot - s), s, (int)(dot - s), s);
+            parser_error(p, at.line, at.col,
+                         "unknown request \"%.*s\": declare it first with "
+                         "\"request %.*s from TYPE by FIELD keep DURATION\"",
+                         (int)(dot - s), s, (int)(dot - s), s);
         else
             parser_error(p, at.line, at.col, "unknown field \"%s\"", s);
         free(s);
         return NULL;
     }
     free(s);
-    if (parser_check_field(p, &at, (event_field_t)f, p->ctx_type) < 0)
-        return NULL;
+    if (parser_check_field(p, &at, (event_field_t)f, p->ctx_type) < 0) return NULL;
     e = node(EX_FIELD, &at);
-    if (!e)
-        return NULL;
+    if (!e) return NULL;
     e->field = (event_field_t)f;
     e->type = f == FIELD_REPORTED ? T_BOOL : T_STR;
     return e;
@@ -260,10 +246,14 @@ rule_expr_t *parser_value(parser_t *p)
 static const char *type_name(expr_type_t t)
 {
     switch (t) {
-    case T_BOOL: return "a boolean";
-    case T_NUM: return "a number";
-    case T_STR: return "text";
-    default: return "nothing";
+    case T_BOOL:
+        return "a boolean";
+    case T_NUM:
+        return "a number";
+    case T_STR:
+        return "text";
+    default:
+        return "nothing";
     }
 }
 
@@ -274,8 +264,7 @@ static rule_expr_t *parse_list(parser_t *p, rule_expr_t *e)
     size_t cap = 0;
     for (;;) {
         rule_expr_t *v = parser_value(p);
-        if (!v)
-            return NULL;
+        if (!v) return NULL;
         if (v->op != EX_LITERAL) {
             parser_error(p, v->line, v->col, "a list holds only literal values");
             rules_expr_free(v);
@@ -283,7 +272,7 @@ static rule_expr_t *parse_list(parser_t *p, rule_expr_t *e)
         }
         if (v->type != e->a->type) {
             parser_error(p, v->line, v->col, "list item is %s but %s is %s", type_name(v->type),
-                 "the value tested", type_name(e->a->type));
+                         "the value tested", type_name(e->a->type));
             rules_expr_free(v);
             return NULL;
         }
@@ -306,7 +295,7 @@ static rule_expr_t *parse_list(parser_t *p, rule_expr_t *e)
             return e;
         }
         parser_error(p, p->tok.line, p->tok.col, "expected \",\" or \"]\" in a list, found %s",
-             tok_desc(&p->tok, b, sizeof b));
+                     tok_desc(&p->tok, b, sizeof b));
         return NULL;
     }
 }
@@ -318,8 +307,7 @@ static rule_expr_t *parse_test(parser_t *p)
     token_t vt = p->tok;
     vt.str = NULL;
     rule_expr_t *v = parser_value(p);
-    if (!v)
-        return NULL;
+    if (!v) return NULL;
     token_t at = p->tok;
     at.str = NULL;
     rule_expr_t *e = NULL;
@@ -329,8 +317,7 @@ static rule_expr_t *parse_test(parser_t *p)
         expr_cmp_t cmp = map[p->tok.kind - TOK_EQ];
         parser_next(p);
         rule_expr_t *r = parser_value(p);
-        if (!r)
-            goto fail;
+        if (!r) goto fail;
         e = node(EX_CMP, &at);
         if (!e) {
             rules_expr_free(r);
@@ -342,12 +329,12 @@ static rule_expr_t *parse_test(parser_t *p)
         v = NULL;
         if (e->a->type != e->b->type || e->a->op == EX_REQUEST) {
             parser_error(p, at.line, at.col, "cannot compare %s with %s", type_name(e->a->type),
-                 type_name(e->b->type));
+                         type_name(e->b->type));
             goto fail;
         }
         if (cmp != CMP_EQ && cmp != CMP_NE && e->a->type != T_NUM) {
             parser_error(p, at.line, at.col, "<, <=, > and >= compare numbers, not %s",
-                 type_name(e->a->type));
+                         type_name(e->a->type));
             goto fail;
         }
         return e;
@@ -356,7 +343,7 @@ static rule_expr_t *parse_test(parser_t *p)
         parser_next(p);
         if (!tok_is(&p->tok, "in")) {
             parser_error(p, p->tok.line, p->tok.col, "expected \"in\" after \"not\" here, found %s",
-                 tok_desc(&p->tok, b, sizeof b));
+                         tok_desc(&p->tok, b, sizeof b));
             goto fail;
         }
         negate = 1;
@@ -364,25 +351,25 @@ static rule_expr_t *parse_test(parser_t *p)
     if (tok_is(&p->tok, "in")) {
         parser_next(p);
         if (v->type != T_STR && v->type != T_NUM) {
-            parser_error(p, vt.line, vt.col, "\"in\" tests text or numbers, not %s", type_name(v->type));
+            parser_error(p, vt.line, vt.col, "\"in\" tests text or numbers, not %s",
+                         type_name(v->type));
             goto fail;
         }
         if (p->tok.kind == TOK_LBRACK) {
             e = node(EX_IN_LIST, &at);
-            if (!e)
-                goto fail;
+            if (!e) goto fail;
             e->a = v;
             v = NULL;
-            if (!parse_list(p, e))
-                goto fail;
+            if (!parse_list(p, e)) goto fail;
         } else if (p->tok.kind == TOK_IDENT) {
             char *s = tok_text(&p->tok);
             int set = s ? builder_find_set(p->b, s) : -1;
             if (set < 0) {
-                parser_error(p, p->tok.line, p->tok.col,
-                     "unknown set \"%s\": declare it first with \"set %s on TYPE add FIELD keep "
-                     "DURATION\", or write a list in [ ]",
-                     s ? s : "", s ? s : "");
+                parser_error(
+                    p, p->tok.line, p->tok.col,
+                    "unknown set \"%s\": declare it first with \"set %s on TYPE add FIELD keep "
+                    "DURATION\", or write a list in [ ]",
+                    s ? s : "", s ? s : "");
                 free(s);
                 goto fail;
             }
@@ -393,8 +380,7 @@ static rule_expr_t *parse_test(parser_t *p)
             }
             parser_next(p);
             e = node(EX_IN_SET, &at);
-            if (!e)
-                goto fail;
+            if (!e) goto fail;
             e->a = v;
             v = NULL;
             e->set = set;
@@ -405,18 +391,18 @@ static rule_expr_t *parse_test(parser_t *p)
             if (tok_is(&p->tok, "within")) {
                 parser_next(p);
                 if (parser_duration(p, "an age", WINDOW_MIN_US, p->b->rs->sets[set].keep_us,
-                                   &e->within_us) < 0)
+                                    &e->within_us) < 0)
                     goto fail;
             }
         } else {
-            parser_error(p, p->tok.line, p->tok.col, "expected a list [ ... ] or a set name after \"in\", found %s",
-                 tok_desc(&p->tok, b, sizeof b));
+            parser_error(p, p->tok.line, p->tok.col,
+                         "expected a list [ ... ] or a set name after \"in\", found %s",
+                         tok_desc(&p->tok, b, sizeof b));
             goto fail;
         }
         if (negate) {
             rule_expr_t *n = node(EX_NOT, &at);
-            if (!n)
-                goto fail;
+            if (!n) goto fail;
             n->a = e;
             return n;
         }
@@ -429,13 +415,13 @@ static rule_expr_t *parse_test(parser_t *p)
             goto fail;
         }
         if (p->tok.kind != TOK_STRING) {
-            parser_error(p, p->tok.line, p->tok.col, "expected a pattern in quotes after \"matches\", found %s",
-                 tok_desc(&p->tok, b, sizeof b));
+            parser_error(p, p->tok.line, p->tok.col,
+                         "expected a pattern in quotes after \"matches\", found %s",
+                         tok_desc(&p->tok, b, sizeof b));
             goto fail;
         }
         e = node(EX_MATCH, &at);
-        if (!e)
-            goto fail;
+        if (!e) goto fail;
         e->a = v;
         v = NULL;
         e->pattern = p->tok.str;
@@ -473,8 +459,9 @@ static rule_expr_t *parse_test(parser_t *p)
         else if (tok_is(&p->tok, "missing"))
             present = 0;
         else {
-            parser_error(p, p->tok.line, p->tok.col, "expected \"present\" or \"missing\" after \"is\", found %s",
-                 tok_desc(&p->tok, b, sizeof b));
+            parser_error(p, p->tok.line, p->tok.col,
+                         "expected \"present\" or \"missing\" after \"is\", found %s",
+                         tok_desc(&p->tok, b, sizeof b));
             goto fail;
         }
         parser_next(p);
@@ -483,14 +470,12 @@ static rule_expr_t *parse_test(parser_t *p)
             goto fail;
         }
         e = node(EX_PRESENT, &at);
-        if (!e)
-            goto fail;
+        if (!e) goto fail;
         e->a = v;
         v = NULL;
         if (!present) {
             rule_expr_t *n = node(EX_NOT, &at);
-            if (!n)
-                goto fail;
+            if (!n) goto fail;
             n->a = e;
             return n;
         }
@@ -498,17 +483,17 @@ static rule_expr_t *parse_test(parser_t *p)
     }
     if (v->type == T_BOOL) {
         e = node(EX_TRUTH, &vt);
-        if (!e)
-            goto fail;
+        if (!e) goto fail;
         e->a = v;
         return e;
     }
     if (v->op == EX_REQUEST) {
         parser_error(p, vt.line, vt.col, "a request is not a condition: write \"%s is present\"",
-             p->b->rs->requests[v->request].name);
+                     p->b->rs->requests[v->request].name);
     } else {
-        parser_error(p, vt.line, vt.col, "%s is not a condition: compare it (==, >=, in, matches, is present)",
-             type_name(v->type));
+        parser_error(p, vt.line, vt.col,
+                     "%s is not a condition: compare it (==, >=, in, matches, is present)",
+                     type_name(v->type));
     }
 fail:
     rules_expr_free(v);
@@ -523,8 +508,7 @@ static rule_expr_t *parse_unary(parser_t *p)
     if (tok_is(&p->tok, "not")) {
         parser_next(p);
         rule_expr_t *a = parse_unary(p);
-        if (!a)
-            return NULL;
+        if (!a) return NULL;
         rule_expr_t *e = node(EX_NOT, &at);
         if (!e) {
             rules_expr_free(a);
@@ -536,12 +520,11 @@ static rule_expr_t *parse_unary(parser_t *p)
     if (p->tok.kind == TOK_LPAREN) {
         parser_next(p);
         rule_expr_t *e = parser_cond(p);
-        if (!e)
-            return NULL;
+        if (!e) return NULL;
         if (p->tok.kind != TOK_RPAREN) {
             char b[64];
             parser_error(p, p->tok.line, p->tok.col, "expected \")\", found %s",
-                 tok_desc(&p->tok, b, sizeof b));
+                         tok_desc(&p->tok, b, sizeof b));
             rules_expr_free(e);
             return NULL;
         }
@@ -581,4 +564,3 @@ rule_expr_t *parser_cond(parser_t *p)
 {
     return parse_binary(p, 0);
 }
-

@@ -13,8 +13,7 @@ static void diag_append(rules_diag_t *d, const char *s, size_t n)
         while (cap < d->len + n + 1)
             cap *= 2;
         char *t = realloc(d->text, cap);
-        if (!t)
-            return;
+        if (!t) return;
         d->text = t;
         d->cap = cap;
     }
@@ -28,8 +27,7 @@ void diag_vat(rules_diag_t *d, const char *src, const char *name, int line, int 
 {
     char msg[1024];
     int n = snprintf(msg, sizeof msg, "%s:%d:%d: ", name, line, col);
-    if (n < 0)
-        return;
+    if (n < 0) return;
     vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     diag_append(d, msg, strlen(msg));
     diag_append(d, "\n", 1);
@@ -37,8 +35,7 @@ void diag_vat(rules_diag_t *d, const char *src, const char *name, int line, int 
     if (src && line > 0) {
         const char *p = src;
         for (int l = 1; l < line && *p; p++)
-            if (*p == '\n')
-                l++;
+            if (*p == '\n') l++;
         const char *e = p;
         while (*e && *e != '\n')
             e++;
@@ -52,8 +49,8 @@ void diag_vat(rules_diag_t *d, const char *src, const char *name, int line, int 
     d->count++;
 }
 
-void diag_at(rules_diag_t *d, const char *src, const char *name, int line, int col,
-             const char *fmt, ...)
+void diag_at(rules_diag_t *d, const char *src, const char *name, int line, int col, const char *fmt,
+             ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -75,8 +72,7 @@ void diag_plain(rules_diag_t *d, const char *fmt, ...)
 
 void rules_diag_free(rules_diag_t *d)
 {
-    if (!d)
-        return;
+    if (!d) return;
     free(d->text);
     memset(d, 0, sizeof *d);
 }
@@ -93,8 +89,7 @@ void lexer_init(lexer_t *lx, const char *src, const char *name, rules_diag_t *di
 
 static void lex_error(lexer_t *lx, int line, int col, const char *fmt, ...)
 {
-    if (lx->errors >= LEXER_MAX_ERRORS)
-        return;
+    if (lx->errors >= LEXER_MAX_ERRORS) return;
     va_list ap;
     va_start(ap, fmt);
     diag_vat(lx->diag, lx->src, lx->name, line, col, fmt, ap);
@@ -107,16 +102,13 @@ int64_t rules_duration_parse(const char *s, size_t len)
     /* One or more NUMBER UNIT groups: "90d", "1h30m", "500ms". */
     int64_t total = 0;
     size_t i = 0;
-    if (len == 0)
-        return -1;
+    if (len == 0) return -1;
     while (i < len) {
-        if (!isdigit((unsigned char)s[i]))
-            return -1;
+        if (!isdigit((unsigned char)s[i])) return -1;
         int64_t n = 0;
         while (i < len && isdigit((unsigned char)s[i])) {
             int d = s[i++] - '0';
-            if (n > (INT64_MAX - d) / 10)
-                return -2; /* too long */
+            if (n > (INT64_MAX - d) / 10) return -2; /* too long */
             n = n * 10 + d;
         }
         int64_t unit, prev_total = total;
@@ -125,19 +117,29 @@ int64_t rules_duration_parse(const char *s, size_t len)
             i += 2;
         } else if (i < len) {
             switch (s[i]) {
-            case 's': unit = 1000000LL; break;
-            case 'm': unit = 60000000LL; break;
-            case 'h': unit = 3600000000LL; break;
-            case 'd': unit = 86400000000LL; break;
-            case 'w': unit = 7 * 86400000000LL; break;
-            default: return -1;
+            case 's':
+                unit = 1000000LL;
+                break;
+            case 'm':
+                unit = 60000000LL;
+                break;
+            case 'h':
+                unit = 3600000000LL;
+                break;
+            case 'd':
+                unit = 86400000000LL;
+                break;
+            case 'w':
+                unit = 7 * 86400000000LL;
+                break;
+            default:
+                return -1;
             }
             i++;
         } else {
             return -1;
         }
-        if (n > (INT64_MAX - prev_total) / unit)
-            return -2; /* too long */
+        if (n > (INT64_MAX - prev_total) / unit) return -2; /* too long */
         total += n * unit;
     }
     return total;
@@ -148,15 +150,16 @@ char *rules_duration_format(int64_t us, char *buf, size_t len)
     static const struct {
         int64_t us;
         const char *u;
-    } units[] = {{86400000000LL, "d"}, {3600000000LL, "h"}, {60000000LL, "m"},
-                 {1000000LL, "s"},     {1000LL, "ms"}};
+    } units[] = {{86400000000LL, "d"},
+                 {3600000000LL, "h"},
+                 {60000000LL, "m"},
+                 {1000000LL, "s"},
+                 {1000LL, "ms"}};
     size_t o = 0;
-    if (len == 0)
-        return buf;
+    if (len == 0) return buf;
     buf[0] = '\0';
     if (us <= 0) {
-        if (len >= 3)
-            snprintf(buf, len, "0s");
+        if (len >= 3) snprintf(buf, len, "0s");
         return buf;
     }
     for (size_t i = 0; i < sizeof units / sizeof units[0] && us > 0; i++) {
@@ -201,8 +204,7 @@ void lexer_next(lexer_t *lx, token_t *t)
             break;
         }
     }
-    if (lx->errors >= LEXER_MAX_ERRORS)
-        lx->p = lx->end; /* too many errors: end the source */
+    if (lx->errors >= LEXER_MAX_ERRORS) lx->p = lx->end; /* too many errors: end the source */
     t->start = lx->p;
     t->line = lx->line;
     t->col = (int)(lx->p - lx->line_start) + 1;
@@ -271,8 +273,7 @@ void lexer_next(lexer_t *lx, token_t *t)
         }
         while (lx->p < lx->end && *lx->p != '"' && *lx->p != '\n') {
             char ch = *lx->p++;
-            if (ch == '\\' && lx->p < lx->end && (*lx->p == '"' || *lx->p == '\\'))
-                ch = *lx->p++;
+            if (ch == '\\' && lx->p < lx->end && (*lx->p == '"' || *lx->p == '\\')) ch = *lx->p++;
             if (n + 2 > cap) {
                 cap *= 2;
                 char *nb = realloc(buf, cap);
@@ -287,7 +288,8 @@ void lexer_next(lexer_t *lx, token_t *t)
         }
         if (lx->p >= lx->end || *lx->p != '"') {
             free(buf);
-            lex_error(lx, t->line, t->col, "unterminated string: close it with \" on the same line");
+            lex_error(lx, t->line, t->col,
+                      "unterminated string: close it with \" on the same line");
             t->kind = TOK_ERROR;
             return;
         }
@@ -303,11 +305,21 @@ void lexer_next(lexer_t *lx, token_t *t)
     t->len = 1;
     char n1 = lx->p < lx->end ? *lx->p : '\0';
     switch (c) {
-    case '(': t->kind = TOK_LPAREN; return;
-    case ')': t->kind = TOK_RPAREN; return;
-    case '[': t->kind = TOK_LBRACK; return;
-    case ']': t->kind = TOK_RBRACK; return;
-    case ',': t->kind = TOK_COMMA; return;
+    case '(':
+        t->kind = TOK_LPAREN;
+        return;
+    case ')':
+        t->kind = TOK_RPAREN;
+        return;
+    case '[':
+        t->kind = TOK_LBRACK;
+        return;
+    case ']':
+        t->kind = TOK_RBRACK;
+        return;
+    case ',':
+        t->kind = TOK_COMMA;
+        return;
     case '=':
         if (n1 == '=') {
             lx->p++;
@@ -340,14 +352,12 @@ void lexer_next(lexer_t *lx, token_t *t)
         }
         return;
     case '&':
-        if (n1 == '&')
-            lx->p++;
+        if (n1 == '&') lx->p++;
         lex_error(lx, t->line, t->col, "unexpected '&': write and");
         t->kind = TOK_ERROR;
         return;
     case '|':
-        if (n1 == '|')
-            lx->p++;
+        if (n1 == '|') lx->p++;
         lex_error(lx, t->line, t->col, "unexpected '|': write or");
         t->kind = TOK_ERROR;
         return;

@@ -29,16 +29,15 @@
 
 #include "rules_impl.h"
 
-
-
 void parser_next(parser_t *p)
 {
     /* The canonical text of a filter: its tokens, each followed by one
      * space, so that a filter's state survives reformatting. */
     if (p->canon_on && p->tok.kind != TOK_EOF) {
         for (size_t i = 0; i <= p->tok.len; i++)
-            p->canon_hash = (p->canon_hash ^ (i < p->tok.len ? (unsigned char)p->tok.start[i] : ' ')) *
-                            16777619u;
+            p->canon_hash =
+                (p->canon_hash ^ (i < p->tok.len ? (unsigned char)p->tok.start[i] : ' ')) *
+                16777619u;
     }
     free(p->tok.str);
     p->lex_failed = 0;
@@ -79,9 +78,13 @@ int tok_is(const token_t *t, const char *w)
 const char *tok_desc(const token_t *t, char *buf, size_t len)
 {
     switch (t->kind) {
-    case TOK_EOF: return "end of file";
-    case TOK_STRING: return "a string";
-    default: snprintf(buf, len, "\"%.*s\"", (int)(t->len > 40 ? 40 : t->len), t->start); return buf;
+    case TOK_EOF:
+        return "end of file";
+    case TOK_STRING:
+        return "a string";
+    default:
+        snprintf(buf, len, "\"%.*s\"", (int)(t->len > 40 ? 40 : t->len), t->start);
+        return buf;
     }
 }
 
@@ -93,7 +96,7 @@ int parser_expect(parser_t *p, const char *w, const char *what)
     }
     char b[64];
     parser_error(p, p->tok.line, p->tok.col, "expected \"%s\" %s, found %s", w, what,
-         tok_desc(&p->tok, b, sizeof b));
+                 tok_desc(&p->tok, b, sizeof b));
     return -1;
 }
 
@@ -113,18 +116,18 @@ int parser_type(parser_t *p, event_type_t *out)
     char b[64];
     if (p->tok.kind != TOK_IDENT) {
         parser_error(p, p->tok.line, p->tok.col, "expected an event type, found %s",
-             tok_desc(&p->tok, b, sizeof b));
+                     tok_desc(&p->tok, b, sizeof b));
         return -1;
     }
     char *s = tok_text(&p->tok);
     event_type_t t = s ? event_type_from_name(s) : EV_UNKNOWN;
     if (t == EV_UNKNOWN) {
         parser_error(p, p->tok.line, p->tok.col,
-             "unknown event type \"%s\": one of login.started, login.approved, "
-             "login.rejected, login.failed, userid.changed, authenticator.activated, "
-             "authenticator.blocked, authenticator.reactivated, identity.blocked, "
-             "identity.unblocked",
-             s ? s : "");
+                     "unknown event type \"%s\": one of login.started, login.approved, "
+                     "login.rejected, login.failed, userid.changed, authenticator.activated, "
+                     "authenticator.blocked, authenticator.reactivated, identity.blocked, "
+                     "identity.unblocked",
+                     s ? s : "");
         free(s);
         parser_next(p);
         return -1;
@@ -139,7 +142,7 @@ int parser_check_field(parser_t *p, const token_t *at, event_field_t f, event_ty
 {
     if (!event_type_has_field(t, f)) {
         parser_error(p, at->line, at->col, "field \"%s\" never appears on %s events",
-             event_field_name(f), event_type_name(t));
+                     event_field_name(f), event_type_name(t));
         return -1;
     }
     return 0;
@@ -151,7 +154,7 @@ int parser_field(parser_t *p, event_type_t t, event_field_t *out)
     char b[64];
     if (p->tok.kind != TOK_IDENT) {
         parser_error(p, p->tok.line, p->tok.col, "expected a field name, found %s",
-             tok_desc(&p->tok, b, sizeof b));
+                     tok_desc(&p->tok, b, sizeof b));
         return -1;
     }
     char *s = tok_text(&p->tok);
@@ -166,8 +169,7 @@ int parser_field(parser_t *p, event_type_t t, event_field_t *out)
     }
     free(s);
     parser_next(p);
-    if (parser_check_field(p, &at, (event_field_t)f, t) < 0)
-        return -1;
+    if (parser_check_field(p, &at, (event_field_t)f, t) < 0) return -1;
     *out = (event_field_t)f;
     return 0;
 }
@@ -176,13 +178,15 @@ int parser_duration(parser_t *p, const char *what, int64_t min, int64_t max, int
 {
     char b[64], lo[32], hi[32];
     if (p->tok.kind != TOK_DURATION) {
-        parser_error(p, p->tok.line, p->tok.col, "expected a duration for %s (such as 10m), found %s",
-             what, tok_desc(&p->tok, b, sizeof b));
+        parser_error(p, p->tok.line, p->tok.col,
+                     "expected a duration for %s (such as 10m), found %s", what,
+                     tok_desc(&p->tok, b, sizeof b));
         return -1;
     }
     if (p->tok.us < min || p->tok.us > max) {
         parser_error(p, p->tok.line, p->tok.col, "%s must be between %s and %s", what,
-             rules_duration_format(min, lo, sizeof lo), rules_duration_format(max, hi, sizeof hi));
+                     rules_duration_format(min, lo, sizeof lo),
+                     rules_duration_format(max, hi, sizeof hi));
         parser_next(p);
         return -1;
     }
@@ -190,7 +194,6 @@ int parser_duration(parser_t *p, const char *what, int64_t min, int64_t max, int
     parser_next(p);
     return 0;
 }
-
 
 /* Skips to the next top-level keyword after an error. Consumes an "end". */
 static void resync(parser_t *p)
@@ -221,25 +224,20 @@ static int check_new_name(parser_t *p, const token_t *t, const char *what)
         return -1;
     }
     static const char *const reserved[] = {
-        "rule", "request", "set", "breaker", "end", "on", "when", "mode", "action", "severity",
-        "reason", "duration", "cooldown", "reset", "and", "or", "not", "in", "is", "matches",
-        "present", "missing", "count", "distinct", "of", "by", "within", "where", "true", "false",
-        "from", "keep", "add", "blocks", "per"};
+        "rule",    "request", "set",      "breaker", "end",      "on",       "when",
+        "mode",    "action",  "severity", "reason",  "duration", "cooldown", "reset",
+        "and",     "or",      "not",      "in",      "is",       "matches",  "present",
+        "missing", "count",   "distinct", "of",      "by",       "within",   "where",
+        "true",    "false",   "from",     "keep",    "add",      "blocks",   "per"};
     char *s = tok_text(t);
     const char *clash = NULL;
-    if (!s)
-        return -1;
+    if (!s) return -1;
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-        if (strcmp(s, reserved[i]) == 0)
-            clash = "a word of the language";
-    if (!clash && event_field_from_name(s) >= 0)
-        clash = "a field name";
-    if (!clash && builder_find_request(p->b, s, t->len) >= 0)
-        clash = "a request declared before";
-    if (!clash && builder_find_set(p->b, s) >= 0)
-        clash = "a set declared before";
-    if (clash)
-        parser_error(p, t->line, t->col, "%s name \"%s\" is %s", what, s, clash);
+        if (strcmp(s, reserved[i]) == 0) clash = "a word of the language";
+    if (!clash && event_field_from_name(s) >= 0) clash = "a field name";
+    if (!clash && builder_find_request(p->b, s, t->len) >= 0) clash = "a request declared before";
+    if (!clash && builder_find_set(p->b, s) >= 0) clash = "a set declared before";
+    if (clash) parser_error(p, t->line, t->col, "%s name \"%s\" is %s", what, s, clash);
     free(s);
     return clash ? -1 : 0;
 }
@@ -250,13 +248,13 @@ static int parse_request(parser_t *p)
     rules_request_t r;
     memset(&r, 0, sizeof r);
     parser_next(p);
-    if (check_new_name(p, &p->tok, "request") < 0)
-        return -1;
+    if (check_new_name(p, &p->tok, "request") < 0) return -1;
     r.name = tok_text(&p->tok);
     parser_next(p);
     if (parser_expect(p, "from", "after the request name") < 0 || parser_type(p, &r.from) < 0 ||
         parser_expect(p, "by", "after the request's event type") < 0 ||
-        parser_field(p, r.from, &r.by) < 0 || parser_expect(p, "keep", "after the request key") < 0 ||
+        parser_field(p, r.from, &r.by) < 0 ||
+        parser_expect(p, "keep", "after the request key") < 0 ||
         parser_duration(p, "a request's keep", WINDOW_MIN_US, WINDOW_MAX_US, &r.keep_us) < 0) {
         free(r.name);
         return -1;
@@ -283,8 +281,7 @@ static int parse_set(parser_t *p)
     rules_set_t s;
     memset(&s, 0, sizeof s);
     parser_next(p);
-    if (check_new_name(p, &p->tok, "set") < 0)
-        return -1;
+    if (check_new_name(p, &p->tok, "set") < 0) return -1;
     s.name = tok_text(&p->tok);
     parser_next(p);
     if (parser_expect(p, "on", "after the set name") < 0 || parser_type(p, &s.on) < 0 ||
@@ -294,8 +291,7 @@ static int parse_set(parser_t *p)
     token_t at = p->tok;
     at.str = NULL;
     s.value = parser_value(p);
-    if (!s.value)
-        goto fail;
+    if (!s.value) goto fail;
     if (s.value->op != EX_FIELD || s.value->type != T_STR) {
         parser_error(p, at.line, at.col, "a set adds a text field of the event or of a request");
         goto fail;
@@ -306,15 +302,13 @@ static int parse_set(parser_t *p)
     if (tok_is(&p->tok, "where")) {
         parser_next(p);
         s.filter = parser_cond(p);
-        if (!s.filter)
-            goto fail;
+        if (!s.filter) goto fail;
     }
     struct ruleset *rs = p->b->rs;
     if (rs->nsets == rs->capsets) {
         size_t cap = rs->capsets ? rs->capsets * 2 : 4;
         rules_set_t *n = realloc(rs->sets, cap * sizeof *n);
-        if (!n)
-            goto fail;
+        if (!n) goto fail;
         rs->sets = n;
         rs->capsets = cap;
     }
@@ -341,7 +335,8 @@ static int parse_breaker(parser_t *p)
     }
     long max = (long)p->tok.num;
     if (max < 1 || max > 10000000) {
-        parser_error(p, p->tok.line, p->tok.col, "the breaker's limit must be between 1 and 10000000");
+        parser_error(p, p->tok.line, p->tok.col,
+                     "the breaker's limit must be between 1 and 10000000");
         return -1;
     }
     parser_next(p);
@@ -374,8 +369,7 @@ static int parse_enum(parser_t *p, const char *what, const char *const *names, i
     char list[256] = "";
     for (int i = 0; i < n; i++) {
         strcat(list, names[i]);
-        if (i + 1 < n)
-            strcat(list, i + 2 == n ? " or " : ", ");
+        if (i + 1 < n) strcat(list, i + 2 == n ? " or " : ", ");
     }
     parser_error(p, p->tok.line, p->tok.col, "%s must be %s, found %s", what, list,
                  tok_desc(&p->tok, b, sizeof b));
@@ -393,8 +387,7 @@ static void rule_clear(rule_t *r)
 
 static rule_expr_t *and_of(rule_expr_t *a, rule_expr_t *b)
 {
-    if (!a)
-        return b;
+    if (!a) return b;
     rule_expr_t *e = calloc(1, sizeof *e);
     if (!e) {
         rules_expr_free(b);
@@ -463,27 +456,23 @@ static int parse_rule(parser_t *p)
                 parser_error(p, ct.line, ct.col, "a rule listens on one event type");
                 goto fail;
             }
-            if (parser_type(p, &r.on) < 0)
-                goto fail;
+            if (parser_type(p, &r.on) < 0) goto fail;
             has_on = 1;
             p->ctx_type = r.on;
         } else if (tok_is(&p->tok, "when")) {
             parser_next(p);
             rule_expr_t *c = parser_cond(p);
-            if (!c)
-                goto fail;
+            if (!c) goto fail;
             r.when = and_of(r.when, c);
         } else if (tok_is(&p->tok, "mode")) {
             parser_next(p);
             int m;
-            if (parse_enum(p, "mode", modes, 2, &m) < 0)
-                goto fail;
+            if (parse_enum(p, "mode", modes, 2, &m) < 0) goto fail;
             r.mode = (rule_mode_t)m;
         } else if (tok_is(&p->tok, "action")) {
             parser_next(p);
             int k;
-            if (parse_enum(p, "action", kinds, 3, &k) < 0)
-                goto fail;
+            if (parse_enum(p, "action", kinds, 3, &k) < 0) goto fail;
             r.kind = (rule_kind_t)k;
             has_kind = 1;
             if (r.kind == KIND_BLOCK_AUTHENTICATOR &&
@@ -497,8 +486,7 @@ static int parse_rule(parser_t *p)
         } else if (tok_is(&p->tok, "severity")) {
             parser_next(p);
             int sv;
-            if (parse_enum(p, "severity", sevs, 3, &sv) < 0)
-                goto fail;
+            if (parse_enum(p, "severity", sevs, 3, &sv) < 0) goto fail;
             r.severity = (rule_severity_t)sv;
             has_sev = 1;
         } else if (tok_is(&p->tok, "reason")) {
@@ -531,8 +519,7 @@ static int parse_rule(parser_t *p)
         } else if (tok_is(&p->tok, "reset")) {
             parser_next(p);
             event_type_t t;
-            if (parser_expect(p, "on", "after \"reset\"") < 0 || parser_type(p, &t) < 0)
-                goto fail;
+            if (parser_expect(p, "on", "after \"reset\"") < 0 || parser_type(p, &t) < 0) goto fail;
             r.reset_on = (int)t;
         } else {
             parser_error(p, ct.line, ct.col,
@@ -560,14 +547,12 @@ static int parse_rule(parser_t *p)
         parser_error(p, dur_line, dur_col,
                      "an alert has no duration: only block_identity and block_authenticator "
                      "rules have one");
-    if (p->diag->count != errors_before)
-        goto fail_noresync;
+    if (p->diag->count != errors_before) goto fail_noresync;
     struct ruleset *rs = p->b->rs;
     if (rs->nrules == rs->caprules) {
         size_t cap = rs->caprules ? rs->caprules * 2 : 16;
         rule_t *n = realloc(rs->rules, cap * sizeof *n);
-        if (!n)
-            goto fail_noresync;
+        if (!n) goto fail_noresync;
         rs->rules = n;
         rs->caprules = cap;
     }
@@ -611,8 +596,7 @@ size_t rules_builder_add(rules_builder_t *b, const char *text, const char *name,
             parser_next(&p);
             rc = -1;
         }
-        if (rc < 0)
-            resync(&p);
+        if (rc < 0) resync(&p);
         if (diag->count - before > 100 || p.lx.errors >= LEXER_MAX_ERRORS) {
             diag_plain(diag, "%s: too many errors; stopped", name);
             break;

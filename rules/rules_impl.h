@@ -32,9 +32,9 @@ typedef struct token {
     const char *start; /* into the source */
     size_t len;
     int line, col;
-    long long num;  /* TOK_NUMBER */
-    int64_t us;     /* TOK_DURATION */
-    char *str;      /* TOK_STRING: unescaped, owned by the lexer's arena */
+    long long num; /* TOK_NUMBER */
+    int64_t us;    /* TOK_DURATION */
+    char *str;     /* TOK_STRING: unescaped, owned by the lexer's arena */
     size_t slen;
 } token_t;
 

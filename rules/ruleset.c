@@ -29,8 +29,7 @@ const char *rule_mode_name(rule_mode_t m)
 
 void rules_expr_free(rule_expr_t *e)
 {
-    if (!e)
-        return;
+    if (!e) return;
     rules_expr_free(e->a);
     rules_expr_free(e->b);
     for (size_t i = 0; i < e->nitems; i++)
@@ -38,16 +37,14 @@ void rules_expr_free(rule_expr_t *e)
     free(e->items);
     free(e->str);
     free(e->pattern);
-    if (e->re)
-        pcre2_code_free(e->re);
+    if (e->re) pcre2_code_free(e->re);
     free(e);
 }
 
 rules_builder_t *rules_builder_new(void)
 {
     rules_builder_t *b = calloc(1, sizeof *b);
-    if (!b)
-        return NULL;
+    if (!b) return NULL;
     b->rs = calloc(1, sizeof *b->rs);
     if (!b->rs) {
         free(b);
@@ -61,8 +58,7 @@ int builder_add_counter(rules_builder_t *b, rules_counter_t *c)
     struct ruleset *rs = b->rs;
     for (size_t i = 0; i < rs->ncounters; i++) {
         if (strcmp(rs->counters[i].name, c->name) == 0) {
-            if (c->keep_us > rs->counters[i].keep_us)
-                rs->counters[i].keep_us = c->keep_us;
+            if (c->keep_us > rs->counters[i].keep_us) rs->counters[i].keep_us = c->keep_us;
             free(c->name);
             rules_expr_free(c->filter);
             c->name = NULL;
@@ -73,8 +69,7 @@ int builder_add_counter(rules_builder_t *b, rules_counter_t *c)
     if (rs->ncounters == rs->capcounters) {
         size_t cap = rs->capcounters ? rs->capcounters * 2 : 8;
         rules_counter_t *n = realloc(rs->counters, cap * sizeof *n);
-        if (!n)
-            return -1;
+        if (!n) return -1;
         rs->counters = n;
         rs->capcounters = cap;
     }
@@ -87,7 +82,8 @@ int builder_add_counter(rules_builder_t *b, rules_counter_t *c)
 int builder_find_request(const rules_builder_t *b, const char *name, size_t len)
 {
     for (size_t i = 0; i < b->rs->nrequests; i++)
-        if (strlen(b->rs->requests[i].name) == len && memcmp(b->rs->requests[i].name, name, len) == 0)
+        if (strlen(b->rs->requests[i].name) == len &&
+            memcmp(b->rs->requests[i].name, name, len) == 0)
             return (int)i;
     return -1;
 }
@@ -95,23 +91,20 @@ int builder_find_request(const rules_builder_t *b, const char *name, size_t len)
 int builder_find_set(const rules_builder_t *b, const char *name)
 {
     for (size_t i = 0; i < b->rs->nsets; i++)
-        if (strcmp(b->rs->sets[i].name, name) == 0)
-            return (int)i;
+        if (strcmp(b->rs->sets[i].name, name) == 0) return (int)i;
     return -1;
 }
 
 int builder_find_rule(const rules_builder_t *b, const char *id)
 {
     for (size_t i = 0; i < b->rs->nrules; i++)
-        if (strcmp(b->rs->rules[i].id, id) == 0)
-            return (int)i;
+        if (strcmp(b->rs->rules[i].id, id) == 0) return (int)i;
     return -1;
 }
 
 void ruleset_free(ruleset_t *rs)
 {
-    if (!rs)
-        return;
+    if (!rs) return;
     for (size_t i = 0; i < rs->nrules; i++) {
         free(rs->rules[i].id);
         free(rs->rules[i].file);
@@ -133,8 +126,7 @@ void ruleset_free(ruleset_t *rs)
     free(rs->counters);
     free(rs->requests);
     free(rs->sets);
-    if (rs->mctx)
-        pcre2_match_context_free(rs->mctx);
+    if (rs->mctx) pcre2_match_context_free(rs->mctx);
     free(rs);
 }
 
@@ -219,22 +211,18 @@ ruleset_t *rules_load_dir(const char *dir, rules_diag_t *diag)
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         size_t l = strlen(de->d_name);
-        if (l <= 6 || strcmp(de->d_name + l - 6, ".rules") != 0 || de->d_name[0] == '.')
-            continue;
+        if (l <= 6 || strcmp(de->d_name + l - 6, ".rules") != 0 || de->d_name[0] == '.') continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn)
-                break;
+            if (!nn) break;
             names = nn;
         }
-        if (!(names[n] = strdup(de->d_name)))
-            break;
+        if (!(names[n] = strdup(de->d_name))) break;
         n++;
     }
     closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof *names, cmp_str);
+    if (n > 1) qsort(names, n, sizeof *names, cmp_str);
     rules_builder_t *b = rules_builder_new();
     for (size_t i = 0; i < n; i++) {
         char path[4096];
@@ -260,14 +248,47 @@ ruleset_t *rules_load_dir(const char *dir, rules_diag_t *diag)
     return rules_builder_finish(b, diag);
 }
 
-size_t ruleset_rule_count(const ruleset_t *rs) { return rs->nrules; }
-const rule_t *ruleset_rule(const ruleset_t *rs, size_t i) { return &rs->rules[i]; }
-size_t ruleset_counter_count(const ruleset_t *rs) { return rs->ncounters; }
-const rules_counter_t *ruleset_counter(const ruleset_t *rs, size_t i) { return &rs->counters[i]; }
-size_t ruleset_request_count(const ruleset_t *rs) { return rs->nrequests; }
-const rules_request_t *ruleset_request(const ruleset_t *rs, size_t i) { return &rs->requests[i]; }
-size_t ruleset_set_count(const ruleset_t *rs) { return rs->nsets; }
-const rules_set_t *ruleset_set(const ruleset_t *rs, size_t i) { return &rs->sets[i]; }
-const rules_breaker_t *ruleset_breaker(const ruleset_t *rs) { return &rs->breaker; }
-size_t ruleset_slot_count(const ruleset_t *rs) { return rs->nslots; }
-pcre2_match_context *ruleset_match_context(const ruleset_t *rs) { return rs->mctx; }
+size_t ruleset_rule_count(const ruleset_t *rs)
+{
+    return rs->nrules;
+}
+const rule_t *ruleset_rule(const ruleset_t *rs, size_t i)
+{
+    return &rs->rules[i];
+}
+size_t ruleset_counter_count(const ruleset_t *rs)
+{
+    return rs->ncounters;
+}
+const rules_counter_t *ruleset_counter(const ruleset_t *rs, size_t i)
+{
+    return &rs->counters[i];
+}
+size_t ruleset_request_count(const ruleset_t *rs)
+{
+    return rs->nrequests;
+}
+const rules_request_t *ruleset_request(const ruleset_t *rs, size_t i)
+{
+    return &rs->requests[i];
+}
+size_t ruleset_set_count(const ruleset_t *rs)
+{
+    return rs->nsets;
+}
+const rules_set_t *ruleset_set(const ruleset_t *rs, size_t i)
+{
+    return &rs->sets[i];
+}
+const rules_breaker_t *ruleset_breaker(const ruleset_t *rs)
+{
+    return &rs->breaker;
+}
+size_t ruleset_slot_count(const ruleset_t *rs)
+{
+    return rs->nslots;
+}
+pcre2_match_context *ruleset_match_context(const ruleset_t *rs)
+{
+    return rs->mctx;
+}

@@ -14,6 +14,7 @@ for t in "$build"/tests/test_*; do
 done
 run "golden" sh tests/golden/run.sh "$build"
 run "readme" sh tests/check-readme.sh "$build"
+run "format" sh tests/check-format.sh
 for t in tests/integration/test_*.sh; do
     [ -f "$t" ] && run "integration $(basename "$t" .sh)" bash "$t" "$build"
 done

@@ -56,8 +56,7 @@ static void emit(int64_t ts, const char *fmt, ...)
     if (nevs == capevs) {
         capevs = capevs ? capevs * 2 : 1024;
         evs = realloc(evs, capevs * sizeof *evs);
-        if (!evs)
-            exit(1);
+        if (!evs) exit(1);
     }
     evs[nevs].ts = ts;
     evs[nevs].seq = seqno++;
@@ -68,14 +67,14 @@ static void emit(int64_t ts, const char *fmt, ...)
 static int cmp_ev(const void *a, const void *b)
 {
     const gev_t *x = a, *y = b;
-    if (x->ts != y->ts)
-        return x->ts < y->ts ? -1 : 1;
+    if (x->ts != y->ts) return x->ts < y->ts ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static const char *uas[] = {
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Version/17.1 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Version/17.1 "
+    "Safari/605.1.15",
     "Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
 };
@@ -89,7 +88,8 @@ static void login(int id, int64_t t, int req, const char *ip, const char *dev, i
 {
     char tsb[40];
     emit(t,
-         "\"ts\":\"%s\",\"type\":\"login.started\",\"identity\":\"id-%05x\",\"request_id\":\"r-%05x-%d\","
+         "\"ts\":\"%s\",\"type\":\"login.started\",\"identity\":\"id-%05x\",\"request_id\":\"r-%"
+         "05x-%d\","
          "\"ip\":\"%s\",\"country\":\"DK\",\"device_id\":\"%s\",\"user_agent\":\"%s\","
          "\"service_provider\":\"%s\"",
          TS(t), id, id, req, ip, dev, uas[ua], sps[req % 4]);
@@ -98,7 +98,8 @@ static void login(int id, int64_t t, int req, const char *ip, const char *dev, i
     if (r < 90)
         emit(t2,
              "\"ts\":\"%s\",\"type\":\"login.approved\",\"identity\":\"id-%05x\",\"request_id\":"
-             "\"r-%05x-%d\",\"authenticator_id\":\"app-%05x\",\"ip\":\"10.%d.%d.%d\",\"country\":\"DK\"",
+             "\"r-%05x-%d\",\"authenticator_id\":\"app-%05x\",\"ip\":\"10.%d.%d.%d\",\"country\":"
+             "\"DK\"",
              TS(t2), id, id, req, id, (id >> 16) & 255, (id >> 8) & 255, id & 255);
     else if (r < 96)
         emit(t2,
@@ -143,8 +144,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (nident < 1 || nevents < 1 || days < 1)
-        return 2;
+    if (nident < 1 || nevents < 1 || days < 1) return 2;
     int64_t span = days * 86400000000LL;
     char tsb[40];
     int req = 0;
@@ -165,7 +165,8 @@ int main(int argc, char **argv)
                      "\"ts\":\"%s\",\"type\":\"userid.changed\",\"identity\":\"id-%05x\","
                      "\"old_user_id\":\"u%05x-%d\",\"new_user_id\":\"u%05x-%d\",\"ip\":\"%s\","
                      "\"device_id\":\"%s\",\"channel\":\"%s\"",
-                     TS(t), id, id, req, id, req + 1, ip, dev, pct(50) ? "support" : "citizen_service");
+                     TS(t), id, id, req, id, req + 1, ip, dev,
+                     pct(50) ? "support" : "citizen_service");
             } else if (r < 97) {
                 emit(t,
                      "\"ts\":\"%s\",\"type\":\"authenticator.activated\",\"identity\":\"id-%05x\","
