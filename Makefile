@@ -40,6 +40,8 @@ TEST_BIN  = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRC  = $(wildcard tests/tools/*.c)
 TOOL_BIN  = $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
+.SECONDARY:
+
 .PHONY: all deps test test-unit test-rules test-integration demo bench clean format
 
 all: $(BUILD)/detector $(TOOL_BIN)
