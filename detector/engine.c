@@ -15,6 +15,10 @@
  *      the approval").
  * Every state change is idempotent per event, so a redelivered event (or a
  * retry after a store failure) changes nothing and gives the same actions.
+ *
+ * A trace function (engine_set_trace, for `replay --explain`) is told what
+ * each step saw. Every trace call sits behind a test of e->trace, and what is
+ * traced is only read, so tracing never changes a decision.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +58,11 @@ struct engine {
     int *req_state; /* 0 unknown, 1 missing, 2 found */
     store_request_t *req;
     const rule_t *cur_rule;
+    size_t cur_index;
     engine_rule_stats_t *cur_stats;
+    const rule_t *block_rule; /* the rule that decided an identity block for this event */
+    engine_trace_fn trace;
+    void *trace_ctx;
     int failed;
     char *err;
     size_t errlen;
@@ -125,6 +133,25 @@ const ruleset_t *engine_ruleset(const engine_t *e)
     return e->rs;
 }
 
+void engine_set_trace(engine_t *e, engine_trace_fn fn, void *ctx)
+{
+    e->trace = fn;
+    e->trace_ctx = fn ? ctx : NULL;
+}
+
+/* Fills in what every record carries (the rule: the one being evaluated,
+ * unless the record names its own) and calls the trace function. */
+static void trace_emit(engine_t *e, engine_trace_t *t, engine_trace_kind_t kind)
+{
+    t->kind = kind;
+    t->ev = e->ev;
+    if (!t->rule) {
+        t->rule = e->cur_rule;
+        t->rule_index = e->cur_index;
+    }
+    e->trace(e->trace_ctx, t);
+}
+
 /* The scope of state grouped by field `by` of ev: the identity itself, or
  * "field=value". Returns NULL when the event lacks the field. */
 static const char *scope_of(const event_t *ev, event_field_t by, char *buf, size_t len)
@@ -140,7 +167,7 @@ static const store_request_t *get_request(engine_t *e, int ri)
     if (e->req_state[ri] == 0) {
         const rules_request_t *r = ruleset_request(e->rs, (size_t)ri);
         const char *key = e->ev->str[r->by];
-        int found = 0;
+        int found = 0, traced = 0;
         e->req_state[ri] = 1;
         if (key) {
             if (store_request_get(e->st, e->ev->str[FIELD_IDENTITY], r->name, key, &found,
@@ -151,11 +178,20 @@ static const store_request_t *get_request(engine_t *e, int ri)
             if (found) {
                 /* Remembered for `keep` of event time: (t - keep, t]. */
                 if (e->ev->ts_us - e->req[ri].ts_us >= r->keep_us) {
+                    if (e->trace) {
+                        engine_trace_t t = {.request = ri, .req = &e->req[ri], .expired = 1};
+                        trace_emit(e, &t, ENGINE_TRACE_REQUEST);
+                        traced = 1;
+                    }
                     store_request_clear(&e->req[ri]);
                     found = 0;
                 }
             }
             if (found) e->req_state[ri] = 2;
+        }
+        if (e->trace && !traced) {
+            engine_trace_t t = {.request = ri, .req = e->req_state[ri] == 2 ? &e->req[ri] : NULL};
+            trace_emit(e, &t, ENGINE_TRACE_REQUEST);
         }
     }
     return e->req_state[ri] == 2 ? &e->req[ri] : NULL;
@@ -226,11 +262,24 @@ static int window_lo(engine_t *e, const rules_counter_t *c, int64_t window_us, i
 
 static value_t eval_value(engine_t *e, const rule_expr_t *x, const event_t *ev);
 
+static void trace_count(engine_t *e, const rule_expr_t *x)
+{
+    const rules_counter_t *c = ruleset_counter(e->rs, (size_t)x->counter);
+    char buf[SCOPE_MAX];
+    engine_trace_t t = {.x = x,
+                        .count = e->slot_val[x->slot],
+                        .lo_us = e->slot_lo[x->slot],
+                        .hi_us = e->ev->ts_us};
+    t.scope = t.lo_us == INT64_MIN ? NULL : scope_of(e->ev, c->by, buf, sizeof buf);
+    trace_emit(e, &t, ENGINE_TRACE_COUNT);
+}
+
 static value_t counter_value(engine_t *e, const rule_expr_t *x)
 {
     value_t v = {T_NUM, 0, NULL, 0};
     if (e->slot_gen[x->slot] == e->gen) {
         v.num = e->slot_val[x->slot];
+        if (e->trace) trace_count(e, x);
         return v;
     }
     const rules_counter_t *c = ruleset_counter(e->rs, (size_t)x->counter);
@@ -257,6 +306,7 @@ static value_t counter_value(engine_t *e, const rule_expr_t *x)
     e->slot_val[x->slot] = n;
     e->slot_lo[x->slot] = scope ? lo : INT64_MIN;
     v.num = n;
+    if (e->trace) trace_count(e, x);
     return v;
 }
 
@@ -287,11 +337,39 @@ static int value_eq(const value_t *a, const value_t *b)
     return a->num == b->num;
 }
 
+static void trace_value(engine_trace_value_t *t, const value_t *v)
+{
+    t->type = v->type;
+    t->num = v->num;
+    t->s = v->s;
+    t->len = v->len;
+}
+
 /* Conditions. A missing value satisfies no test: ==, <, in, matches are
- * false, and their negations (!=, not in) are true. */
+ * false, and their negations (!=, not in) are true. t, when tracing, receives
+ * the values the node saw. */
+static int eval_node(engine_t *e, const rule_expr_t *x, const event_t *ev, engine_trace_t *t);
+
 static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
 {
     if (e->failed) return 0;
+    if (!e->trace || !e->cur_rule) return eval_node(e, x, ev, NULL);
+    /* Tracing: only the conditions of rules (not counter or set filters). */
+    engine_trace_t t;
+    memset(&t, 0, sizeof t);
+    t.x = x;
+    t.set = -1;
+    t.request = -1;
+    int r = eval_node(e, x, ev, &t);
+    if (!e->failed) {
+        t.result = r;
+        trace_emit(e, &t, ENGINE_TRACE_COND);
+    }
+    return r;
+}
+
+static int eval_node(engine_t *e, const rule_expr_t *x, const event_t *ev, engine_trace_t *t)
+{
     switch (x->op) {
     case EX_AND:
         return eval_cond(e, x->a, ev) && eval_cond(e, x->b, ev);
@@ -301,13 +379,22 @@ static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
         return !eval_cond(e, x->a, ev) && !e->failed;
     case EX_TRUTH: {
         value_t v = eval_value(e, x->a, ev);
+        if (t) trace_value(&t->a, &v);
         return v.type == T_BOOL && v.num;
     }
     case EX_PRESENT:
         if (x->a->op == EX_REQUEST) return get_request(e, x->a->request) != NULL;
-        return eval_value(e, x->a, ev).type != T_NONE;
+        {
+            value_t v = eval_value(e, x->a, ev);
+            if (t) trace_value(&t->a, &v);
+            return v.type != T_NONE;
+        }
     case EX_CMP: {
         value_t a = eval_value(e, x->a, ev), b = eval_value(e, x->b, ev);
+        if (t) {
+            trace_value(&t->a, &a);
+            trace_value(&t->b, &b);
+        }
         if (a.type == T_NONE || b.type == T_NONE) return x->cmp == CMP_NE;
         switch (x->cmp) {
         case CMP_EQ:
@@ -327,6 +414,7 @@ static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
     }
     case EX_IN_LIST: {
         value_t a = eval_value(e, x->a, ev);
+        if (t) trace_value(&t->a, &a);
         for (size_t i = 0; i < x->nitems; i++) {
             value_t b = eval_value(e, x->items[i], ev);
             if (value_eq(&a, &b)) return 1;
@@ -335,6 +423,7 @@ static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
     }
     case EX_IN_SET: {
         value_t a = eval_value(e, x->a, ev);
+        if (t) trace_value(&t->a, &a);
         if (a.type != T_STR) return 0;
         const rules_set_t *s = ruleset_set(e->rs, (size_t)x->set);
         int found = 0;
@@ -350,10 +439,25 @@ static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
          * which matters when an event is delivered again after the set was
          * fed) and learned again within the age. */
         int64_t age = x->within_us ? x->within_us : s->keep_us;
-        if (!found || ts <= ev->ts_us - age) return 0;
-        if (ts < ev->ts_us) return 1;
         char first[300];
         snprintf(first, sizeof first, "first:%s", s->name);
+        if (t) {
+            /* The first learning too, for the explanation (a read only). */
+            int ffound = 0;
+            int64_t fts = 0;
+            t->set = x->set;
+            t->found = found;
+            t->last_us = found ? ts : 0;
+            t->age_us = age;
+            if (found && store_window_score(e->st, ev->str[FIELD_IDENTITY], first, member, &ffound,
+                                            &fts, e->err, e->errlen) < 0) {
+                e->failed = 1;
+                return 0;
+            }
+            t->first_us = ffound ? fts : 0;
+        }
+        if (!found || ts <= ev->ts_us - age) return 0;
+        if (ts < ev->ts_us) return 1;
         if (store_window_score(e->st, ev->str[FIELD_IDENTITY], first, member, &found, &ts, e->err,
                                e->errlen) < 0) {
             e->failed = 1;
@@ -363,12 +467,14 @@ static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
     }
     case EX_MATCH: {
         value_t a = eval_value(e, x->a, ev);
+        if (t) trace_value(&t->a, &a);
         if (a.type != T_STR) return 0;
         int rc =
             pcre2_match(x->re, (PCRE2_SPTR)a.s, a.len, 0, 0, e->md, ruleset_match_context(e->rs));
         if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
             rc == PCRE2_ERROR_JIT_STACKLIMIT) {
             if (e->cur_stats) e->cur_stats->regex_limit++;
+            if (t) t->regex_limit = 1;
             return 0;
         }
         return rc >= 0;
@@ -437,6 +543,10 @@ static int clear_block(engine_t *e, const char *id, const char *auth)
     store_block_t b;
     if (store_block_get(e->st, id, auth, &found, &b, e->err, e->errlen) < 0) return -1;
     if (!found || b.since_us > e->ev->ts_us) return 0;
+    if (e->trace) {
+        engine_trace_t t = {.block = &b, .authenticator_id = auth};
+        trace_emit(e, &t, ENGINE_TRACE_UNBLOCK);
+    }
     return store_block_clear(e->st, id, auth, e->err, e->errlen);
 }
 
@@ -453,6 +563,10 @@ static int apply_resets(engine_t *e, const event_t *ev)
         if (store_window_add(e->st, id, name, member, ev->ts_us, WINDOW_MAX_KEEP, e->err,
                              e->errlen) < 0)
             return -1;
+        if (e->trace) {
+            engine_trace_t t = {.rule = r, .rule_index = i};
+            trace_emit(e, &t, ENGINE_TRACE_RESET);
+        }
     }
     /* The contract: reactivation clears the block (one placed before it in
      * event time: a redelivered reactivation leaves a later block alone). */
@@ -482,6 +596,11 @@ static int feed_sets(engine_t *e, const event_t *ev)
             store_window_add(e->st, ev->str[FIELD_IDENTITY], first, member, ev->ts_us, s->keep_us,
                              e->err, e->errlen) < 0)
             return -1;
+        if (e->trace) {
+            engine_trace_t t = {.set = (int)i};
+            trace_value(&t.a, &v);
+            trace_emit(e, &t, ENGINE_TRACE_LEARN);
+        }
     }
     return 0;
 }
@@ -559,6 +678,12 @@ static int breaker_admit(engine_t *e, const rules_breaker_t *br, const char *aid
                                    WINDOW_GRACE * br->per_us, e->err, e->errlen);
 }
 
+static void trace_outcome(engine_t *e, engine_outcome_t o, const action_t *a)
+{
+    engine_trace_t t = {.outcome = o, .action = a};
+    trace_emit(e, &t, ENGINE_TRACE_OUTCOME);
+}
+
 /* Decides what a hit of rule r becomes (step 4) and applies it (step 5).
  * *block_decided says an enforced identity block was already decided for
  * this event by an earlier rule (the first rule in pack order wins). */
@@ -567,7 +692,10 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
     const event_t *ev = e->ev;
     const char *id = ev->str[FIELD_IDENTITY];
     const char *auth = r->kind == KIND_BLOCK_AUTHENTICATOR ? ev->str[FIELD_AUTHENTICATOR_ID] : NULL;
-    if (r->kind == KIND_BLOCK_AUTHENTICATOR && !auth) return 0; /* nothing to block */
+    if (r->kind == KIND_BLOCK_AUTHENTICATOR && !auth) { /* nothing to block */
+        if (e->trace) trace_outcome(e, ENGINE_NO_AUTHENTICATOR, NULL);
+        return 0;
+    }
     char aid[ACTION_ID_LEN + 1];
     action_make_id(r->id, r->kind, id, auth, ev->str[FIELD_EVENT_ID], aid);
 
@@ -580,6 +708,13 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
         if (store_cooldown_get(e->st, id, r->id, &found, &ts, by, e->err, e->errlen) < 0) return -1;
         if (found && strcmp(by, ev->str[FIELD_EVENT_ID]) != 0 && ev->ts_us - ts < r->cooldown_us) {
             st->suppressed_cooldown++;
+            if (e->trace) {
+                engine_trace_t t = {.outcome = ENGINE_COOLDOWN,
+                                    .since_us = ts,
+                                    .until_us = ts + r->cooldown_us,
+                                    .by_event = by};
+                trace_emit(e, &t, ENGINE_TRACE_OUTCOME);
+            }
             return 0;
         }
     }
@@ -588,6 +723,10 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
     if (r->kind != KIND_ALERT) {
         if (r->kind == KIND_BLOCK_IDENTITY && mode == MODE_ENFORCE && *block_decided) {
             st->suppressed_block++;
+            if (e->trace) {
+                engine_trace_t t = {.outcome = ENGINE_BLOCK_DECIDED, .by_rule = e->block_rule};
+                trace_emit(e, &t, ENGINE_TRACE_OUTCOME);
+            }
             return 0;
         }
         int found = 0;
@@ -596,6 +735,11 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
         if (found && strcmp(b.action_id, aid) != 0 &&
             (b.expires_us == 0 || ev->ts_us < b.expires_us)) {
             st->suppressed_block++;
+            if (e->trace) {
+                engine_trace_t t = {
+                    .outcome = ENGINE_BLOCK_IN_FORCE, .block = &b, .authenticator_id = auth};
+                trace_emit(e, &t, ENGINE_TRACE_OUTCOME);
+            }
             return 0;
         }
         const rules_breaker_t *br = ruleset_breaker(e->rs);
@@ -608,9 +752,15 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
                 st->breaker_trips++;
             }
         }
-        if (r->kind == KIND_BLOCK_IDENTITY && r->mode == MODE_ENFORCE) *block_decided = 1;
+        if (r->kind == KIND_BLOCK_IDENTITY && r->mode == MODE_ENFORCE) {
+            *block_decided = 1;
+            e->block_rule = r;
+        }
     }
-    if (e->nactions == sizeof e->actions / sizeof e->actions[0]) return 0;
+    if (e->nactions == sizeof e->actions / sizeof e->actions[0]) {
+        if (e->trace) trace_outcome(e, ENGINE_ACTION_LIMIT, NULL);
+        return 0;
+    }
     action_t *a = &e->actions[e->nactions];
     memset(a, 0, sizeof *a);
     memcpy(a->action_id, aid, sizeof aid);
@@ -653,6 +803,7 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
                                              r->cooldown_us, e->err, e->errlen) < 0)
         return -1;
     st->actions[r->kind][mode]++;
+    if (e->trace) trace_outcome(e, ENGINE_FIRED, a);
     return 0;
 }
 
@@ -666,7 +817,9 @@ int engine_process(engine_t *e, const event_t *ev, const action_t **actions, siz
     e->errlen = errlen;
     e->failed = 0;
     e->cur_rule = NULL;
+    e->cur_index = 0;
     e->cur_stats = NULL;
+    e->block_rule = NULL;
     if (++e->gen == 0) {
         memset(e->slot_gen, 0, ruleset_slot_count(e->rs) * sizeof *e->slot_gen);
         e->gen = 1;
@@ -679,13 +832,20 @@ int engine_process(engine_t *e, const event_t *ev, const action_t **actions, siz
         engine_rule_stats_t *st = &e->stats[i];
         int64_t t0 = now_ns();
         e->cur_rule = r;
+        e->cur_index = i;
         e->cur_stats = st;
         st->evaluated++;
+        if (e->trace) {
+            engine_trace_t t = {.outcome = ENGINE_NOT_HIT};
+            trace_emit(e, &t, ENGINE_TRACE_RULE);
+        }
         int hit = !r->when || eval_cond(e, r->when, ev);
         if (e->failed) goto fail;
         if (hit) {
             st->hits++;
             if (decide(e, r, st, &block_decided) < 0) goto fail;
+        } else if (e->trace) {
+            trace_outcome(e, ENGINE_NOT_HIT, NULL);
         }
         st->eval_ns += (uint64_t)(now_ns() - t0);
     }

@@ -31,6 +31,13 @@
 #include "store.h"
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
+}
 
 static void on_signal(int sig)
 {
@@ -60,6 +67,7 @@ typedef struct pending {
 } pending_t;
 
 typedef struct daemon {
+    const char *conf_path;
     config_t cfg;
     ruleset_t *rs;
     store_t *st;
@@ -428,11 +436,95 @@ static void write_stats(daemon_t *d)
     json_decref(top);
 }
 
+static int str_differs(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+/* SIGHUP: re-reads the configuration and the rules. A valid set replaces
+ * the running one between batches (all state stays in Redis: counters are
+ * named by what they count, not by thresholds); an invalid one is refused
+ * with its errors in the log, and the running set stays in force.
+ * Connection settings (Kafka, topics, group, Redis) need a restart. */
+static void reload(daemon_t *d)
+{
+    config_t cfg;
+    ruleset_t *rs = NULL;
+    rules_diag_t diag = {0};
+    log_info("reload: reading %s", d->conf_path);
+    if (setup_load_diag(d->conf_path, NULL, &cfg, &rs, &diag) < 0) {
+        /* One log line per message line, so every error is in the log. */
+        for (char *line = diag.text, *next; line && *line; line = next) {
+            next = strchr(line, '\n');
+            if (next) *next++ = '\0';
+            log_errorx("reload: %s", line);
+        }
+        log_errorx("reload refused: %zu error%s; the running rules stay in force", diag.count,
+                   diag.count == 1 ? "" : "s");
+        rules_diag_free(&diag);
+        return;
+    }
+    rules_diag_free(&diag);
+    engine_opts_t o = {.activity_cap = (size_t)cfg.activity_max};
+    engine_t *eng = engine_new(rs, d->st, &o);
+    if (!eng) {
+        log_errorx("reload refused: out of memory; the running rules stay in force");
+        ruleset_free(rs);
+        config_clear(&cfg);
+        return;
+    }
+    static const char *const restart_keys[] = {"topic.events",   "topic.actions", "topic.dlq",
+                                               "group.id",       "redis.host",    "redis.port",
+                                               "redis.password", "redis.db",      "redis.prefix"};
+    int differs[9] = {
+        str_differs(cfg.topic_events, d->cfg.topic_events),
+        str_differs(cfg.topic_actions, d->cfg.topic_actions),
+        str_differs(cfg.topic_dlq, d->cfg.topic_dlq),
+        str_differs(cfg.group_id, d->cfg.group_id),
+        str_differs(cfg.redis_host, d->cfg.redis_host),
+        cfg.redis_port != d->cfg.redis_port,
+        str_differs(cfg.redis_password, d->cfg.redis_password),
+        cfg.redis_db != d->cfg.redis_db,
+        str_differs(cfg.redis_prefix, d->cfg.redis_prefix),
+    };
+    for (int i = 0; i < 9; i++)
+        if (differs[i])
+            log_warnx("reload: %s changed; it takes effect after a restart", restart_keys[i]);
+    int kafka_differs = cfg.nkafka != d->cfg.nkafka;
+    for (size_t i = 0; !kafka_differs && i < cfg.nkafka; i++)
+        kafka_differs = str_differs(cfg.kafka[i].key, d->cfg.kafka[i].key) ||
+                        str_differs(cfg.kafka[i].value, d->cfg.kafka[i].value);
+    if (kafka_differs) log_warnx("reload: kafka.* changed; it takes effect after a restart");
+    /* What applies at once. */
+    d->cfg.batch_size = cfg.batch_size;
+    d->cfg.batch_time_ms = cfg.batch_time_ms;
+    d->cfg.retry_max_ms = cfg.retry_max_ms;
+    d->cfg.activity_max = cfg.activity_max;
+    d->cfg.stats_interval_ms = cfg.stats_interval_ms;
+    char *t = d->cfg.stats_file;
+    d->cfg.stats_file = cfg.stats_file;
+    cfg.stats_file = t;
+    t = d->cfg.log_level;
+    d->cfg.log_level = cfg.log_level;
+    cfg.log_level = t;
+    log_set_level(d->cfg.log_level);
+    engine_free(d->eng);
+    ruleset_free(d->rs);
+    d->eng = eng;
+    d->rs = rs;
+    log_info("reload: %zu rules in force from %s", ruleset_rule_count(rs), cfg.rules_dir);
+    config_clear(&cfg);
+}
+
 static void run_loop(daemon_t *d)
 {
     batch_t b = {0};
     int64_t last_stats = 0;
     while (!stop_requested) {
+        if (reload_requested) { /* between batches: atomically, or not at all */
+            reload_requested = 0;
+            reload(d);
+        }
         if (d->cfg.stats_file[0] && mono_ms() - last_stats >= d->cfg.stats_interval_ms) {
             write_stats(d);
             last_stats = mono_ms();
@@ -443,7 +535,9 @@ static void run_loop(daemon_t *d)
             int64_t now = mono_ms();
             int timeout = b.n == 0 ? 100 : (int)(deadline - now);
             if (b.n > 0 && timeout <= 0) break;
-            if (poll_one(d, &b, timeout) && b.n == 1) deadline = mono_ms() + d->cfg.batch_time_ms;
+            int got = poll_one(d, &b, timeout);
+            if (got && b.n == 1) deadline = mono_ms() + d->cfg.batch_time_ms;
+            if (b.n == 0) break; /* idle: back to the loop (reload, statistics) */
         }
         if (b.n == 0) continue;
         /* 2. In order; a store failure pauses and retries the same event. */
@@ -467,6 +561,7 @@ int cmd_run(const char *conf_path)
 {
     daemon_t d;
     memset(&d, 0, sizeof d);
+    d.conf_path = conf_path;
     if (setup_load(conf_path, NULL, &d.cfg, &d.rs) < 0) return 1;
     int rc = 1;
     char err[512];
@@ -475,6 +570,8 @@ int cmd_run(const char *conf_path)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     /* Redis may be down at start: wait for it like for an outage. */

@@ -6,34 +6,45 @@
 #include "commands.h"
 #include "log.h"
 
-int setup_load(const char *conf_path, const char *rules_dir, config_t *cfg, ruleset_t **rs)
+int setup_load_diag(const char *conf_path, const char *rules_dir, config_t *cfg, ruleset_t **rs,
+                    rules_diag_t *diag)
 {
-    rules_diag_t diag = {0};
     config_defaults(cfg);
-    int bad = config_load_file(cfg, conf_path, &diag) < 0;
-    if (log_set_level(cfg->log_level) < 0) {
-        diag_plain(&diag, "%s: log.level must be debug, info, warn or error", conf_path);
+    int bad = config_load_file(cfg, conf_path, diag) < 0;
+    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
+        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
+        diag_plain(diag, "%s: log.level must be debug, info, warn or error", conf_path);
         bad = 1;
     }
     if (strpbrk(cfg->redis_prefix, "{}") || strlen(cfg->redis_prefix) > 64) {
         /* A brace would move every key's Redis Cluster hash tag. */
-        diag_plain(&diag, "%s: redis.prefix must be at most 64 characters without { or }",
+        diag_plain(diag, "%s: redis.prefix must be at most 64 characters without { or }",
                    conf_path);
         bad = 1;
     }
     /* The rules are checked even when the configuration has errors, so one
      * run shows every error. */
-    *rs = rules_load_dir(rules_dir ? rules_dir : cfg->rules_dir, &diag);
+    *rs = rules_load_dir(rules_dir ? rules_dir : cfg->rules_dir, diag);
     if (!*rs) bad = 1;
     if (bad) {
-        if (diag.text) fputs(diag.text, stderr);
-        fprintf(stderr, "%zu error%s\n", diag.count, diag.count == 1 ? "" : "s");
-        rules_diag_free(&diag);
         ruleset_free(*rs);
         *rs = NULL;
         config_clear(cfg);
         return -1;
     }
+    return 0;
+}
+
+int setup_load(const char *conf_path, const char *rules_dir, config_t *cfg, ruleset_t **rs)
+{
+    rules_diag_t diag = {0};
+    if (setup_load_diag(conf_path, rules_dir, cfg, rs, &diag) < 0) {
+        if (diag.text) fputs(diag.text, stderr);
+        fprintf(stderr, "%zu error%s\n", diag.count, diag.count == 1 ? "" : "s");
+        rules_diag_free(&diag);
+        return -1;
+    }
+    log_set_level(cfg->log_level);
     rules_diag_free(&diag);
     return 0;
 }

@@ -10,6 +10,10 @@
  * not NULL, else from the configuration). On failure prints every error on
  * stderr and returns -1. */
 int setup_load(const char *conf_path, const char *rules_dir, config_t *cfg, ruleset_t **rs);
+/* The same without printing or side effects: errors go to diag (caller
+ * frees with rules_diag_free). Used to reload a running daemon. */
+int setup_load_diag(const char *conf_path, const char *rules_dir, config_t *cfg, ruleset_t **rs,
+                    rules_diag_t *diag);
 
 int cmd_check(const char *conf_path, const char *rules_dir);
 int cmd_replay(const char *conf_path, const char *rules_dir, char **files, int nfiles);
