@@ -56,9 +56,8 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "config-reference") == 0) {
         config_print_reference();
         rc = 0;
-    } else if (strcmp(cmd, "test") == 0) {
-        fprintf(stderr, "detector test: rule test cases are not implemented yet\n");
-        rc = 2;
+    } else if (strcmp(cmd, "test") == 0 && nfiles == 0) {
+        rc = cmd_test(conf, rules);
     } else {
         usage(stderr);
         rc = 2;

@@ -18,5 +18,6 @@ int setup_load_diag(const char *conf_path, const char *rules_dir, config_t *cfg,
 int cmd_check(const char *conf_path, const char *rules_dir);
 int cmd_replay(const char *conf_path, const char *rules_dir, char **files, int nfiles);
 int cmd_run(const char *conf_path);
+int cmd_test(const char *conf_path, const char *rules_dir);
 
 #endif

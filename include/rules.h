@@ -130,6 +130,28 @@ typedef struct rule {
     int uses_request;    /* -1 or the request index the rule reads */
 } rule_t;
 
+/* A test case carried by a rule file (see parser.c, "test"). */
+typedef struct rules_expect {
+    char *rule;     /* rule id */
+    int kind;       /* rule_kind_t, or -1: any */
+    int mode;       /* rule_mode_t, or -1: any */
+    char *event;    /* triggering event id, or NULL: any */
+    char *identity; /* or NULL: any */
+    int negate;     /* "expect no ..." */
+    int line;
+} rules_expect_t;
+
+typedef struct rules_test {
+    char *name;
+    char *file;
+    int line;
+    char **events;    /* raw JSON lines */
+    int *event_lines; /* their line numbers */
+    size_t nevents;
+    rules_expect_t *expects;
+    size_t nexpects;
+} rules_test_t;
+
 typedef struct rules_breaker {
     long max; /* 0: no breaker */
     int64_t per_us;
@@ -168,6 +190,8 @@ size_t ruleset_set_count(const ruleset_t *rs);
 const rules_set_t *ruleset_set(const ruleset_t *rs, size_t i);
 const rules_breaker_t *ruleset_breaker(const ruleset_t *rs);
 size_t ruleset_slot_count(const ruleset_t *rs); /* count/distinct nodes */
+size_t ruleset_test_count(const ruleset_t *rs);
+const rules_test_t *ruleset_test(const ruleset_t *rs, size_t i);
 /* A match data block sized for the largest pattern; the engine owns one. */
 pcre2_match_context *ruleset_match_context(const ruleset_t *rs);
 

@@ -176,6 +176,20 @@ char *rules_duration_format(int64_t us, char *buf, size_t len)
     return buf;
 }
 
+const char *lexer_rest_of_line(lexer_t *lx, size_t *len)
+{
+    while (lx->p < lx->end && (*lx->p == ' ' || *lx->p == '\t'))
+        lx->p++;
+    const char *start = lx->p;
+    while (lx->p < lx->end && *lx->p != '\n')
+        lx->p++;
+    const char *e = lx->p;
+    while (e > start && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+        e--;
+    *len = (size_t)(e - start);
+    return start;
+}
+
 static int is_ident_start(int c)
 {
     return isalpha(c) || c == '_';

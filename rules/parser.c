@@ -204,7 +204,7 @@ static void resync(parser_t *p)
             return;
         }
         if (tok_is(&p->tok, "rule") || tok_is(&p->tok, "request") || tok_is(&p->tok, "set") ||
-            tok_is(&p->tok, "breaker"))
+            tok_is(&p->tok, "breaker") || tok_is(&p->tok, "test"))
             return;
         parser_next(p);
     }
@@ -567,6 +567,159 @@ fail_noresync:
     return -1;
 }
 
+/* A word or a quoted string (an event id, an identity). */
+static char *parse_word(parser_t *p, const char *what)
+{
+    char b[64];
+    if (p->tok.kind == TOK_STRING) {
+        char *s = p->tok.str;
+        p->tok.str = NULL;
+        parser_next(p);
+        return s;
+    }
+    if (p->tok.kind == TOK_IDENT || p->tok.kind == TOK_NUMBER) {
+        char *s = tok_text(&p->tok);
+        parser_next(p);
+        return s;
+    }
+    parser_error(p, p->tok.line, p->tok.col, "expected %s, found %s", what,
+                 tok_desc(&p->tok, b, sizeof b));
+    return NULL;
+}
+
+/* expect [no] RULE [KIND] [MODE] [on EVENT_ID] [for IDENTITY] */
+static int parse_expect(parser_t *p, rules_test_t *t)
+{
+    static const char *const kinds[] = {"alert", "block_identity", "block_authenticator"};
+    static const char *const modes[] = {"enforce", "shadow"};
+    rules_expect_t x;
+    memset(&x, 0, sizeof x);
+    x.kind = x.mode = -1;
+    x.line = p->tok.line;
+    parser_next(p); /* expect */
+    if (tok_is(&p->tok, "no")) {
+        x.negate = 1;
+        parser_next(p);
+    }
+    if (!(x.rule = parse_word(p, "a rule id"))) return -1;
+    for (int i = 0; i < 3; i++)
+        if (tok_is(&p->tok, kinds[i])) {
+            x.kind = i;
+            parser_next(p);
+        }
+    for (int i = 0; i < 2; i++)
+        if (tok_is(&p->tok, modes[i])) {
+            x.mode = i;
+            parser_next(p);
+        }
+    if (tok_is(&p->tok, "on")) {
+        parser_next(p);
+        if (!(x.event = parse_word(p, "the id of the triggering event"))) goto fail;
+    }
+    if (tok_is(&p->tok, "for")) {
+        parser_next(p);
+        if (!(x.identity = parse_word(p, "an identity"))) goto fail;
+    }
+    rules_expect_t *n = realloc(t->expects, (t->nexpects + 1) * sizeof *n);
+    if (!n) goto fail;
+    t->expects = n;
+    t->expects[t->nexpects++] = x;
+    return 0;
+fail:
+    free(x.rule);
+    free(x.event);
+    free(x.identity);
+    return -1;
+}
+
+static void test_clear(rules_test_t *t)
+{
+    free(t->name);
+    free(t->file);
+    for (size_t k = 0; k < t->nevents; k++)
+        free(t->events[k]);
+    free(t->events);
+    free(t->event_lines);
+    for (size_t k = 0; k < t->nexpects; k++) {
+        free(t->expects[k].rule);
+        free(t->expects[k].event);
+        free(t->expects[k].identity);
+    }
+    free(t->expects);
+}
+
+/* test "NAME" { event JSON | expect ... } end */
+static int parse_test_case(parser_t *p)
+{
+    char b[64];
+    rules_test_t t;
+    memset(&t, 0, sizeof t);
+    token_t at = p->tok;
+    at.str = NULL;
+    t.line = at.line;
+    parser_next(p);
+    if (p->tok.kind != TOK_STRING) {
+        parser_error(p, p->tok.line, p->tok.col, "expected the test's name in quotes, found %s",
+                     tok_desc(&p->tok, b, sizeof b));
+        return -1;
+    }
+    t.name = p->tok.str;
+    p->tok.str = NULL;
+    t.file = strdup(p->name);
+    parser_next(p);
+    for (;;) {
+        /* The lexer stands just after the current token: the JSON after
+         * "event" is read raw, to the end of its line. */
+        if (tok_is(&p->tok, "event")) {
+            size_t len;
+            int line = p->tok.line;
+            const char *raw = lexer_rest_of_line(&p->lx, &len);
+            if (len == 0) {
+                parser_error(p, p->tok.line, p->tok.col,
+                             "expected the event as JSON on the same line as \"event\"");
+                goto fail;
+            }
+            char **ne = realloc(t.events, (t.nevents + 1) * sizeof *ne);
+            int *nl = ne ? realloc(t.event_lines, (t.nevents + 1) * sizeof *nl) : NULL;
+            if (ne) t.events = ne;
+            if (!ne || !nl) goto fail;
+            t.event_lines = nl;
+            t.events[t.nevents] = strndup(raw, len);
+            t.event_lines[t.nevents++] = line;
+            parser_next(p);
+        } else if (tok_is(&p->tok, "expect")) {
+            if (parse_expect(p, &t) < 0) goto fail;
+        } else if (tok_is(&p->tok, "end")) {
+            parser_next(p);
+            break;
+        } else {
+            parser_error(p, p->tok.line, p->tok.col,
+                         "expected event, expect or end in test \"%s\", found %s", t.name,
+                         tok_desc(&p->tok, b, sizeof b));
+            goto fail;
+        }
+    }
+    if (t.nevents == 0 || t.nexpects == 0) {
+        parser_error(p, at.line, at.col, "test \"%s\" needs at least one event and one expect",
+                     t.name);
+        test_clear(&t);
+        return -1;
+    }
+    struct ruleset *rs = p->b->rs;
+    if (rs->ntests == rs->captests) {
+        size_t cap = rs->captests ? rs->captests * 2 : 8;
+        rules_test_t *n = realloc(rs->tests, cap * sizeof *n);
+        if (!n) goto fail;
+        rs->tests = n;
+        rs->captests = cap;
+    }
+    rs->tests[rs->ntests++] = t;
+    return 0;
+fail:
+    test_clear(&t);
+    return -1;
+}
+
 size_t rules_builder_add(rules_builder_t *b, const char *text, const char *name, rules_diag_t *diag)
 {
     parser_t p;
@@ -589,9 +742,11 @@ size_t rules_builder_add(rules_builder_t *b, const char *text, const char *name,
             rc = parse_set(&p);
         else if (tok_is(&p.tok, "breaker"))
             rc = parse_breaker(&p);
+        else if (tok_is(&p.tok, "test"))
+            rc = parse_test_case(&p);
         else {
             parser_error(&p, p.tok.line, p.tok.col,
-                         "expected rule, request, set or breaker, found %s",
+                         "expected rule, request, set, breaker or test, found %s",
                          tok_desc(&p.tok, tb, sizeof tb));
             parser_next(&p);
             rc = -1;

@@ -54,6 +54,9 @@ void lexer_init(lexer_t *lx, const char *src, const char *name, rules_diag_t *di
 /* Reads the next token; TOK_STRING text is malloc'd into tok->str (the
  * caller takes ownership). Errors are reported and give TOK_ERROR. */
 void lexer_next(lexer_t *lx, token_t *tok);
+/* Takes the rest of the current line raw (for a test's event JSON): returns
+ * its start and length, and moves the lexer to the end of the line. */
+const char *lexer_rest_of_line(lexer_t *lx, size_t *len);
 
 /* Duration parsing: "10m" -> microseconds; -1 on a bad unit, -2 when too long. */
 int64_t rules_duration_parse(const char *s, size_t len);
@@ -75,6 +78,8 @@ struct ruleset {
     rules_set_t *sets;
     size_t nsets, capsets;
     rules_breaker_t breaker;
+    rules_test_t *tests;
+    size_t ntests, captests;
     size_t nslots;
     pcre2_match_context *mctx;
 };

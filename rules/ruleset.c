@@ -122,6 +122,22 @@ void ruleset_free(ruleset_t *rs)
         rules_expr_free(rs->sets[i].value);
         rules_expr_free(rs->sets[i].filter);
     }
+    for (size_t i = 0; i < rs->ntests; i++) {
+        rules_test_t *t = &rs->tests[i];
+        free(t->name);
+        free(t->file);
+        for (size_t k = 0; k < t->nevents; k++)
+            free(t->events[k]);
+        free(t->events);
+        free(t->event_lines);
+        for (size_t k = 0; k < t->nexpects; k++) {
+            free(t->expects[k].rule);
+            free(t->expects[k].event);
+            free(t->expects[k].identity);
+        }
+        free(t->expects);
+    }
+    free(rs->tests);
     free(rs->rules);
     free(rs->counters);
     free(rs->requests);
@@ -133,6 +149,16 @@ void ruleset_free(ruleset_t *rs)
 ruleset_t *rules_builder_finish(rules_builder_t *b, rules_diag_t *diag)
 {
     ruleset_t *rs = b->rs;
+    /* Tests may name rules of any file: checked once all are read. */
+    for (size_t i = 0; i < rs->ntests; i++)
+        for (size_t k = 0; k < rs->tests[i].nexpects; k++) {
+            const rules_expect_t *x = &rs->tests[i].expects[k];
+            if (builder_find_rule(b, x->rule) < 0) {
+                diag_plain(diag, "%s:%d: test \"%s\" expects unknown rule \"%s\"",
+                           rs->tests[i].file, x->line, rs->tests[i].name, x->rule);
+                b->errors++;
+            }
+        }
     size_t errors = b->errors;
     free(b);
     if (errors > 0) {
@@ -287,6 +313,14 @@ const rules_breaker_t *ruleset_breaker(const ruleset_t *rs)
 size_t ruleset_slot_count(const ruleset_t *rs)
 {
     return rs->nslots;
+}
+size_t ruleset_test_count(const ruleset_t *rs)
+{
+    return rs->ntests;
+}
+const rules_test_t *ruleset_test(const ruleset_t *rs, size_t i)
+{
+    return &rs->tests[i];
 }
 pcre2_match_context *ruleset_match_context(const ruleset_t *rs)
 {

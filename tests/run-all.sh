@@ -12,6 +12,7 @@ run() {
 for t in "$build"/tests/test_*; do
     [ -x "$t" ] && run "unit $(basename "$t")" "$t"
 done
+run "rule tests of the shipped pack" "$build/detector" test -c config/detector.conf
 run "golden" sh tests/golden/run.sh "$build"
 run "readme" sh tests/check-readme.sh "$build"
 run "format" sh tests/check-format.sh
