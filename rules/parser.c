@@ -177,6 +177,12 @@ int parser_field(parser_t *p, event_type_t t, event_field_t *out)
 int parser_duration(parser_t *p, const char *what, int64_t min, int64_t max, int64_t *out)
 {
     char b[64], lo[32], hi[32];
+    if (p->tok.kind == TOK_NUMBER) {
+        parser_error(p, p->tok.line, p->tok.col,
+                     "%s needs its unit right after the number, as in %lldd or %lldm", what,
+                     p->tok.num, p->tok.num);
+        return -1;
+    }
     if (p->tok.kind != TOK_DURATION) {
         parser_error(p, p->tok.line, p->tok.col,
                      "expected a duration for %s (such as 10m), found %s", what,
