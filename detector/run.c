@@ -16,6 +16,8 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
+#include <stdint.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <stdio.h>
@@ -77,7 +79,42 @@ typedef struct daemon {
     int rebalanced;
     int redis_down;
     unsigned long events, bad, unknown, actions, breaker, delivery_errors;
+    /* Latency from an event's arrival at the consumer to the delivery of
+     * its action: a log-scale histogram (10% buckets) in microseconds. */
+    uint64_t lat_hist[256];
+    uint64_t lat_count;
+    int64_t lat_max_us;
 } daemon_t;
+
+#define LAT_BASE 1.1
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void latency_add(daemon_t *d, int64_t us)
+{
+    int b = us <= 1 ? 0 : (int)(log((double)us) / log(LAT_BASE)) + 1;
+    if (b > 255) b = 255;
+    d->lat_hist[b]++;
+    d->lat_count++;
+    if (us > d->lat_max_us) d->lat_max_us = us;
+}
+
+/* The upper bound of the bucket holding quantile q, in milliseconds. */
+static double latency_quantile_ms(const daemon_t *d, double q)
+{
+    if (d->lat_count == 0) return 0;
+    uint64_t want = (uint64_t)ceil(q * (double)d->lat_count), seen = 0;
+    for (int b = 0; b < 256; b++) {
+        seen += d->lat_hist[b];
+        if (seen >= want) return pow(LAT_BASE, b) / 1000.0;
+    }
+    return (double)d->lat_max_us / 1000.0;
+}
 
 static int64_t mono_ms(void)
 {
@@ -90,7 +127,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
     daemon_t *d = opaque;
-    if (!m->err) return;
+    if (!m->err) {
+        if (m->_private) latency_add(d, mono_us() - (int64_t)(intptr_t)m->_private);
+        return;
+    }
     d->delivery_errors++;
     log_warnx("delivery to %s failed: %s; producing it again", rd_kafka_topic_name(m->rkt),
               rd_kafka_err2str(m->err));
@@ -212,16 +252,18 @@ static int kafka_open(daemon_t *d)
 }
 
 /* Produces one message (copied). Waits while the local queue is full. */
+/* arrived_us: when the event behind an action arrived (0: not an action);
+ * the delivery report measures the latency from it. */
 static int produce(daemon_t *d, const char *topic, const void *key, size_t klen, const void *val,
-                   size_t vlen, rd_kafka_headers_t *hdrs)
+                   size_t vlen, rd_kafka_headers_t *hdrs, int64_t arrived_us)
 {
     void *v; /* librdkafka copies it (F_COPY) and takes a non-const pointer */
     memcpy(&v, &val, sizeof v);
     for (;;) {
-        rd_kafka_resp_err_t e =
-            rd_kafka_producev(d->producer, RD_KAFKA_V_TOPIC(topic),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, klen),
-                              RD_KAFKA_V_VALUE(v, vlen), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            d->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(v, vlen), RD_KAFKA_V_HEADERS(hdrs),
+            RD_KAFKA_V_OPAQUE((void *)(intptr_t)arrived_us), RD_KAFKA_V_END);
         if (!e) return 0; /* the producer owns hdrs now */
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             log_errorx("produce to %s: %s", topic, rd_kafka_err2str(e));
@@ -243,12 +285,13 @@ static int send_dead_letter(daemon_t *d, const rd_kafka_message_t *m, const char
     rd_kafka_header_add(h, "source.partition", -1, part, -1);
     rd_kafka_header_add(h, "source.offset", -1, off, -1);
     rd_kafka_header_add(h, "reason", -1, reason, -1);
-    return produce(d, d->cfg.topic_dlq, m->key, m->key_len, m->payload ? m->payload : "", m->len,
-                   h);
+    return produce(d, d->cfg.topic_dlq, m->key, m->key_len, m->payload ? m->payload : "", m->len, h,
+                   0);
 }
 
-/* Handles one message. 0: done; -1: the store failed, retry later. */
-static int handle(daemon_t *d, const rd_kafka_message_t *m)
+/* Handles one message that arrived at arrived_us. 0: done; -1: the store
+ * or the producer failed, retry later (the effects so far are idempotent). */
+static int handle(daemon_t *d, const rd_kafka_message_t *m, int64_t arrived_us)
 {
     char err[512];
     event_t ev;
@@ -257,8 +300,7 @@ static int handle(daemon_t *d, const rd_kafka_message_t *m)
         d->bad++;
         log_warnx("bad event at %s [%d] offset %lld: %s", rd_kafka_topic_name(m->rkt),
                   (int)m->partition, (long long)m->offset, err);
-        send_dead_letter(d, m, err);
-        return 0;
+        return send_dead_letter(d, m, err);
     }
     if (s == EVENT_UNKNOWN) {
         d->unknown++;
@@ -282,10 +324,14 @@ static int handle(daemon_t *d, const rd_kafka_message_t *m)
             log_warnx("breaker: block %s of rule %s for %s published as shadow", acts[i].action_id,
                       acts[i].rule->id, acts[i].identity);
         }
-        produce(d, d->cfg.topic_actions, acts[i].identity, strlen(acts[i].identity), js, strlen(js),
-                NULL);
-        d->actions++;
+        int rc = produce(d, d->cfg.topic_actions, acts[i].identity, strlen(acts[i].identity), js,
+                         strlen(js), NULL, arrived_us);
         free(js);
+        if (rc < 0) {
+            event_clear(&ev);
+            return -1;
+        }
+        d->actions++;
     }
     event_clear(&ev);
     d->events++;
@@ -303,7 +349,7 @@ static int flush_all(daemon_t *d)
         while (d->failed) {
             pending_t *p = d->failed;
             d->failed = p->next;
-            produce(d, p->topic, p->key, p->klen, p->value, p->vlen, p->hdrs);
+            produce(d, p->topic, p->key, p->klen, p->value, p->vlen, p->hdrs, 0);
             free(p->topic);
             free(p->key);
             free(p->value);
@@ -328,6 +374,7 @@ static void pause_all(daemon_t *d, int pause)
 
 typedef struct batch {
     rd_kafka_message_t **m;
+    int64_t *arrived; /* when each message came out of the consumer */
     size_t n, cap;
 } batch_t;
 
@@ -338,8 +385,12 @@ static int batch_push(batch_t *b, rd_kafka_message_t *m)
         rd_kafka_message_t **nm = realloc(b->m, cap * sizeof *nm);
         if (!nm) return -1;
         b->m = nm;
+        int64_t *na = realloc(b->arrived, cap * sizeof *na);
+        if (!na) return -1;
+        b->arrived = na;
         b->cap = cap;
     }
+    b->arrived[b->n] = mono_us();
     b->m[b->n++] = m;
     return 0;
 }
@@ -375,7 +426,8 @@ static int retry_until_stored(daemon_t *d, batch_t *b, size_t i)
         while (mono_ms() < until && !stop_requested && !d->rebalanced)
             poll_one(d, b, 50);
         char err[256];
-        if (store_reconnect(d->st, err, sizeof err) == 0 && handle(d, b->m[i]) == 0) {
+        if (store_reconnect(d->st, err, sizeof err) == 0 &&
+            handle(d, b->m[i], b->arrived[i]) == 0) {
             log_info("state store is back; resuming");
             d->redis_down = 0;
             pause_all(d, 0);
@@ -420,11 +472,14 @@ static void write_stats(daemon_t *d)
             "regex_limit", (json_int_t)st->regex_limit, "eval_ms", (double)st->eval_ns / 1e6);
         if (o) json_array_append_new(rules, o);
     }
+    json_t *lat = json_pack("{s:I, s:f, s:f, s:f}", "count", (json_int_t)d->lat_count, "p50_ms",
+                            latency_quantile_ms(d, 0.50), "p99_ms", latency_quantile_ms(d, 0.99),
+                            "max_ms", (double)d->lat_max_us / 1000.0);
     json_t *top = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "events", (json_int_t)d->events, "bad",
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:o}", "events", (json_int_t)d->events, "bad",
         (json_int_t)d->bad, "unknown", (json_int_t)d->unknown, "actions", (json_int_t)d->actions,
         "breaker_trips", (json_int_t)d->breaker, "delivery_errors", (json_int_t)d->delivery_errors,
-        "redis_down", d->redis_down, "rules", rules);
+        "redis_down", d->redis_down, "action_latency", lat, "rules", rules);
     if (!top) return;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", d->cfg.stats_file);
@@ -544,7 +599,8 @@ static void run_loop(daemon_t *d)
         d->rebalanced = 0;
         size_t done = 0;
         for (; done < b.n; done++) {
-            if (handle(d, b.m[done]) < 0 && retry_until_stored(d, &b, done) < 0) break;
+            if (handle(d, b.m[done], b.arrived[done]) < 0 && retry_until_stored(d, &b, done) < 0)
+                break;
             if (d->rebalanced) break;
         }
         /* 3. Every effect delivered, then 4. the offsets. */
@@ -555,6 +611,7 @@ static void run_loop(daemon_t *d)
         b.n = 0;
     }
     free(b.m);
+    free(b.arrived);
 }
 
 int cmd_run(const char *conf_path)
