@@ -55,7 +55,8 @@ struct engine {
     unsigned *slot_gen;
     long *slot_val;
     int64_t *slot_lo;
-    int *req_state; /* 0 unknown, 1 missing, 2 found */
+    int *req_state;      /* 0 unknown, 1 missing, 2 found, 3 found but older than its keep */
+    int request_any_age; /* reading for a known set: a request of any age will do */
     store_request_t *req;
     const rule_t *cur_rule;
     size_t cur_index;
@@ -103,7 +104,7 @@ static void clear_actions(engine_t *e)
 static void clear_requests(engine_t *e)
 {
     for (size_t i = 0; i < ruleset_request_count(e->rs); i++) {
-        if (e->req_state[i] == 2) store_request_clear(&e->req[i]);
+        if (e->req_state[i] >= 2) store_request_clear(&e->req[i]);
         e->req_state[i] = 0;
     }
 }
@@ -176,24 +177,25 @@ static const store_request_t *get_request(engine_t *e, int ri)
                 return NULL;
             }
             if (found) {
-                /* Remembered for `keep` of event time: (t - keep, t]. */
+                e->req_state[ri] = 2;
+                /* Remembered for `keep` of event time: (t - keep, t]. An
+                 * older one is kept for the known sets only (state 3). */
                 if (e->ev->ts_us - e->req[ri].ts_us >= r->keep_us) {
-                    if (e->trace) {
+                    e->req_state[ri] = 3;
+                    if (e->trace && !e->request_any_age) {
                         engine_trace_t t = {.request = ri, .req = &e->req[ri], .expired = 1};
                         trace_emit(e, &t, ENGINE_TRACE_REQUEST);
                         traced = 1;
                     }
-                    store_request_clear(&e->req[ri]);
-                    found = 0;
                 }
             }
-            if (found) e->req_state[ri] = 2;
         }
-        if (e->trace && !traced) {
+        if (e->trace && !traced && !e->request_any_age) {
             engine_trace_t t = {.request = ri, .req = e->req_state[ri] == 2 ? &e->req[ri] : NULL};
             trace_emit(e, &t, ENGINE_TRACE_REQUEST);
         }
     }
+    if (e->req_state[ri] == 3 && e->request_any_age) return &e->req[ri];
     return e->req_state[ri] == 2 ? &e->req[ri] : NULL;
 }
 
@@ -266,10 +268,8 @@ static void trace_count(engine_t *e, const rule_expr_t *x)
 {
     const rules_counter_t *c = ruleset_counter(e->rs, (size_t)x->counter);
     char buf[SCOPE_MAX];
-    engine_trace_t t = {.x = x,
-                        .count = e->slot_val[x->slot],
-                        .lo_us = e->slot_lo[x->slot],
-                        .hi_us = e->ev->ts_us};
+    engine_trace_t t = {
+        .x = x, .count = e->slot_val[x->slot], .lo_us = e->slot_lo[x->slot], .hi_us = e->ev->ts_us};
     t.scope = t.lo_us == INT64_MIN ? NULL : scope_of(e->ev, c->by, buf, sizeof buf);
     trace_emit(e, &t, ENGINE_TRACE_COUNT);
 }
@@ -463,7 +463,15 @@ static int eval_node(engine_t *e, const rule_expr_t *x, const event_t *ev, engin
             e->failed = 1;
             return 0;
         }
-        return !found || ts < ev->ts_us;
+        if (!found || ts < ev->ts_us) return 1;
+        if (ts > ev->ts_us) return 0;
+        /* Learned at this very time: known, unless by this event itself (a
+         * redelivered approval must not find what it taught). */
+        if (ev->type != s->on) return 1;
+        e->request_any_age = 1;
+        value_t own = field_value(e, s->value, ev);
+        e->request_any_age = 0;
+        return !(own.type == T_STR && own.len == a.len && memcmp(own.s, a.s, a.len) == 0);
     }
     case EX_MATCH: {
         value_t a = eval_value(e, x->a, ev);
@@ -584,7 +592,11 @@ static int feed_sets(engine_t *e, const event_t *ev)
         const rules_set_t *s = ruleset_set(e->rs, i);
         if (s->on != ev->type) continue;
         if (s->filter && !eval_cond(e, s->filter, ev)) continue;
+        /* A login approved long after it started still teaches its
+         * initiator's IP and device (the policy has no time limit there). */
+        e->request_any_age = 1;
         value_t v = field_value(e, s->value, ev);
+        e->request_any_age = 0;
         if (e->failed) return -1;
         if (v.type != T_STR) continue;
         char member[1100];

@@ -1,130 +1,256 @@
 /* replay.c - `detector replay`: the pipeline over JSON Lines files with the
- * in-memory store. Actions go to stdout as JSON Lines, a per-rule summary
- * to stderr. */
+ * in-memory store. Actions go to stdout as JSON Lines (or, with --explain,
+ * the explanation of each event), the per-rule table to stderr.
+ *
+ * Per event: 1. parse it once; 2. run it through engine A (the configured or
+ * --rules rule set), traced when explaining; 3. print A's actions, or the
+ * explanation; 4. with --compare, run it through engine B (its own memory
+ * store); 5. note both engines' actions for the tables and the difference.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "backtest.h"
 #include "commands.h"
 #include "engine.h"
 #include "event.h"
+#include "replay.h"
 #include "store.h"
 
-typedef struct replay_counts {
-    unsigned long lines, valid, bad, unknown, actions;
-} replay_counts_t;
+#define PROGRESS_DEFAULT_MS 2000
+#define PROGRESS_EVERY 1024 /* events between looks at the clock */
+#define DIFF_EXAMPLES 20
 
-static int replay_stream(FILE *in, const char *name, engine_t *eng, replay_counts_t *c)
+/* One rule set over the events: its engine, store and backtest. */
+typedef struct side {
+    const char *dir; /* the rule directory, for the report */
+    config_t cfg;
+    ruleset_t *rs;
+    store_t *st;
+    engine_t *eng;
+    backtest_t *bt;
+    unsigned long actions;
+} side_t;
+
+typedef struct replay {
+    side_t a, b;
+    int compare;
+    explain_t *ex;
+    unsigned long lines, valid, bad, unknown;
+    int64_t start_ns, last_ns, interval_ns;
+    unsigned long last_lines;
+} replay_t;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int side_open(side_t *s, const char *conf_path, const char *rules_dir)
+{
+    memset(s, 0, sizeof *s);
+    if (setup_load(conf_path, rules_dir, &s->cfg, &s->rs) < 0) return -1;
+    s->dir = rules_dir ? rules_dir : s->cfg.rules_dir;
+    engine_opts_t o = {.activity_cap = (size_t)s->cfg.activity_max};
+    s->st = store_mem_new(s->cfg.redis_prefix);
+    s->eng = s->st ? engine_new(s->rs, s->st, &o) : NULL;
+    s->bt = backtest_new(s->rs);
+    if (!s->eng || !s->bt) {
+        fprintf(stderr, "replay: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void side_close(side_t *s)
+{
+    backtest_free(s->bt);
+    engine_free(s->eng);
+    store_free(s->st);
+    if (s->rs) {
+        ruleset_free(s->rs);
+        config_clear(&s->cfg);
+    }
+    memset(s, 0, sizeof *s);
+}
+
+/* One event through one rule set. print: the actions to stdout. */
+static int side_process(side_t *s, const event_t *ev, int print, const char *name,
+                        unsigned long lineno)
+{
+    const action_t *acts;
+    size_t n;
+    char err[512];
+    if (engine_process(s->eng, ev, &acts, &n, err, sizeof err) < 0) {
+        /* The memory store does not fail; this is out of memory. */
+        fprintf(stderr, "%s:%lu: %s\n", name, lineno, err);
+        return -1;
+    }
+    for (size_t i = 0; print && i < n; i++) {
+        char *js = action_to_json(&acts[i]);
+        if (js) {
+            fputs(js, stdout);
+            fputc('\n', stdout);
+            free(js);
+        }
+    }
+    s->actions += n;
+    if (backtest_add(s->bt, acts, n) < 0) {
+        fprintf(stderr, "replay: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void progress(replay_t *p)
+{
+    int64_t now = mono_ns();
+    if (now - p->last_ns < p->interval_ns) return;
+    double secs = (double)(now - p->last_ns) / 1e9;
+    fprintf(stderr, "replay: %lu events read, %.0f events/s\n", p->lines,
+            (double)(p->lines - p->last_lines) / secs);
+    p->last_ns = now;
+    p->last_lines = p->lines;
+}
+
+static int replay_stream(replay_t *p, FILE *in, const char *name)
 {
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     unsigned long lineno = 0;
     char err[512];
-    while ((len = getline(&line, &cap, in)) >= 0) {
+    int rc = 0;
+    while (rc == 0 && (len = getline(&line, &cap, in)) >= 0) {
         lineno++;
         if (len > 0 && line[len - 1] == '\n') len--;
         if (len > 0 && line[len - 1] == '\r') len--;
         if (len == 0) continue;
-        c->lines++;
+        p->lines++;
+        if (p->lines % PROGRESS_EVERY == 0) progress(p);
         event_t ev;
         event_status_t st = event_parse(line, (size_t)len, &ev, err, sizeof err);
         if (st == EVENT_BAD) {
-            c->bad++;
+            p->bad++;
             fprintf(stderr, "%s:%lu: bad event: %s\n", name, lineno, err);
             continue;
         }
         if (st == EVENT_UNKNOWN) {
-            c->unknown++;
+            p->unknown++;
             event_clear(&ev);
             continue;
         }
-        c->valid++;
-        const action_t *acts;
-        size_t n;
-        if (engine_process(eng, &ev, &acts, &n, err, sizeof err) < 0) {
-            /* The memory store does not fail; this is out of memory. */
-            fprintf(stderr, "%s:%lu: %s\n", name, lineno, err);
-            event_clear(&ev);
-            free(line);
-            return -1;
+        p->valid++;
+        int traced = p->ex && explain_wants(p->ex, &ev);
+        if (traced) {
+            explain_begin(p->ex, &ev);
+            engine_set_trace(p->a.eng, explain_trace, p->ex);
         }
-        for (size_t i = 0; i < n; i++) {
-            char *js = action_to_json(&acts[i]);
-            if (js) {
-                fputs(js, stdout);
-                fputc('\n', stdout);
-                free(js);
+        rc = side_process(&p->a, &ev, !p->ex, name, lineno);
+        if (traced) {
+            engine_set_trace(p->a.eng, NULL, NULL);
+            if (explain_end(p->ex) < 0 && rc == 0) {
+                fprintf(stderr, "replay: writing the explanation: %s\n", strerror(errno));
+                rc = -1;
             }
-            c->actions++;
         }
+        if (rc == 0 && p->compare) rc = side_process(&p->b, &ev, 0, name, lineno);
         event_clear(&ev);
     }
     free(line);
+    return rc;
+}
+
+static void print_report(const replay_t *p, double secs)
+{
+    if (!p->compare) {
+        fprintf(stderr,
+                "replay: %lu events (%lu valid, %lu bad, %lu unknown type), %lu actions, %.2f s\n",
+                p->lines, p->valid, p->bad, p->unknown, p->a.actions, secs);
+        backtest_print_table(stderr, p->a.bt, p->a.eng);
+        return;
+    }
+    fprintf(stderr,
+            "replay: %lu events (%lu valid, %lu bad, %lu unknown type), A: %lu actions, B: %lu "
+            "actions, %.2f s\n",
+            p->lines, p->valid, p->bad, p->unknown, p->a.actions, p->b.actions, secs);
+    fprintf(stderr, "A: %s\n", p->a.dir);
+    backtest_print_table(stderr, p->a.bt, p->a.eng);
+    fprintf(stderr, "B: %s\n", p->b.dir);
+    backtest_print_table(stderr, p->b.bt, p->b.eng);
+    backtest_print_diff(stderr, p->a.bt, "A", p->b.bt, "B", DIFF_EXAMPLES);
+}
+
+static int setup_explain(replay_t *p, const replay_opts_t *o)
+{
+    p->ex = explain_new(p->a.rs, o->format, stdout);
+    if (!p->ex) {
+        fprintf(stderr, "replay: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < o->nrules; i++)
+        if (explain_add_rule(p->ex, o->rules[i]) < 0) {
+            fprintf(stderr, "replay: --explain-rule %s: no such rule in %s\n", o->rules[i],
+                    p->a.dir);
+            return 2;
+        }
+    for (size_t i = 0; i < o->nidentities; i++)
+        if (explain_add_identity(p->ex, o->identities[i]) < 0) {
+            fprintf(stderr, "replay: out of memory\n");
+            return 1;
+        }
     return 0;
 }
 
-static void print_summary(const engine_t *eng, const replay_counts_t *c, double secs)
+int replay_main(const char *conf_path, const char *rules_dir, char **files, int nfiles,
+                const replay_opts_t *opts)
 {
-    const ruleset_t *rs = engine_ruleset(eng);
-    fprintf(stderr,
-            "replay: %lu events (%lu valid, %lu bad, %lu unknown type), %lu actions, %.2f s\n",
-            c->lines, c->valid, c->bad, c->unknown, c->actions, secs);
-    fprintf(stderr, "%-38s %-7s %9s %7s %7s %7s %7s %8s %8s %7s\n", "rule", "mode", "evaluated",
-            "hits", "alerts", "blocks", "shadow", "cooldown", "blocked", "breaker");
-    for (size_t i = 0; i < ruleset_rule_count(rs); i++) {
-        const rule_t *r = ruleset_rule(rs, i);
-        const engine_rule_stats_t *s = engine_rule_stats(eng, i);
-        unsigned long long alerts = s->actions[KIND_ALERT][MODE_ENFORCE];
-        unsigned long long blocks = s->actions[KIND_BLOCK_IDENTITY][MODE_ENFORCE] +
-                                    s->actions[KIND_BLOCK_AUTHENTICATOR][MODE_ENFORCE];
-        unsigned long long shadow =
-            s->actions[0][MODE_SHADOW] + s->actions[1][MODE_SHADOW] + s->actions[2][MODE_SHADOW];
-        fprintf(stderr, "%-38s %-7s %9llu %7llu %7llu %7llu %7llu %8llu %8llu %7llu\n", r->id,
-                rule_mode_name(r->mode), (unsigned long long)s->evaluated,
-                (unsigned long long)s->hits, alerts, blocks, shadow,
-                (unsigned long long)s->suppressed_cooldown, (unsigned long long)s->suppressed_block,
-                (unsigned long long)s->breaker_trips);
-    }
-}
-
-int cmd_replay(const char *conf_path, const char *rules_dir, char **files, int nfiles)
-{
-    config_t cfg;
-    ruleset_t *rs;
-    if (setup_load(conf_path, rules_dir, &cfg, &rs) < 0) return 1;
+    replay_opts_t none = {0};
+    const replay_opts_t *o = opts ? opts : &none;
+    replay_t p;
+    memset(&p, 0, sizeof p);
     int rc = 1;
-    store_t *st = store_mem_new(cfg.redis_prefix);
-    engine_opts_t o = {.activity_cap = (size_t)cfg.activity_max};
-    engine_t *eng = st ? engine_new(rs, st, &o) : NULL;
-    replay_counts_t c = {0};
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (!eng) {
-        fprintf(stderr, "replay: out of memory\n");
-        goto out;
+    if (side_open(&p.a, conf_path, rules_dir) < 0) goto out;
+    if (o->compare_dir) {
+        p.compare = 1;
+        if (side_open(&p.b, conf_path, o->compare_dir) < 0) goto out;
     }
+    if (o->explain && (rc = setup_explain(&p, o)) != 0) goto out;
+    rc = 1;
+    const char *env = getenv("DETECTOR_PROGRESS_MS");
+    long ms = env && *env ? strtol(env, NULL, 10) : PROGRESS_DEFAULT_MS;
+    p.interval_ns = (ms > 0 ? ms : PROGRESS_DEFAULT_MS) * 1000000LL;
+    p.start_ns = p.last_ns = mono_ns();
     for (int i = 0; i < nfiles; i++) {
-        FILE *in = strcmp(files[i], "-") == 0 ? stdin : fopen(files[i], "r");
+        int is_stdin = strcmp(files[i], "-") == 0;
+        FILE *in = is_stdin ? stdin : fopen(files[i], "r");
         if (!in) {
             fprintf(stderr, "replay: %s: %s\n", files[i], strerror(errno));
             goto out;
         }
-        int r = replay_stream(in, strcmp(files[i], "-") == 0 ? "<stdin>" : files[i], eng, &c);
-        if (in != stdin) fclose(in);
+        int r = replay_stream(&p, in, is_stdin ? "<stdin>" : files[i]);
+        if (!is_stdin) fclose(in);
         if (r < 0) goto out;
     }
-    fflush(stdout);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    print_summary(eng, &c,
-                  (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "replay: writing to stdout: %s\n", strerror(errno));
+        goto out;
+    }
+    print_report(&p, (double)(mono_ns() - p.start_ns) / 1e9);
     rc = 0;
 out:
-    engine_free(eng);
-    store_free(st);
-    ruleset_free(rs);
-    config_clear(&cfg);
+    explain_free(p.ex);
+    side_close(&p.b);
+    side_close(&p.a);
     return rc;
+}
+
+int cmd_replay(const char *conf_path, const char *rules_dir, char **files, int nfiles)
+{
+    return replay_main(conf_path, rules_dir, files, nfiles, NULL);
 }

@@ -114,6 +114,13 @@ void ruletext_quote(FILE *f, const char *s, size_t len)
     fputc('"', f);
 }
 
+void ruletext_literal(FILE *f, const char *s, size_t len)
+{
+    fputc('"', f);
+    write_body(f, s, len, 1);
+    fputc('"', f);
+}
+
 void ruletext_token(FILE *f, const char *s)
 {
     size_t n = strlen(s);
@@ -166,11 +173,9 @@ static void write_value(FILE *f, const ruleset_t *rs, const rule_expr_t *x)
 {
     switch (x->op) {
     case EX_LITERAL:
-        if (x->type == T_STR) {
-            fputc('"', f);
-            write_body(f, x->str, x->slen, 1);
-            fputc('"', f);
-        } else if (x->type == T_BOOL) {
+        if (x->type == T_STR)
+            ruletext_literal(f, x->str, x->slen);
+        else if (x->type == T_BOOL) {
             fputs(x->num ? "true" : "false", f);
         } else {
             fprintf(f, "%lld", x->num);
@@ -218,12 +223,12 @@ static void write_test(FILE *f, const ruleset_t *rs, const rule_expr_t *x, int n
         return;
     case EX_IN_SET:
         fprintf(f, "%s%s", neg ? " not in " : " in ", ruleset_set(rs, (size_t)x->set)->name);
-        if (x->within_us) fprintf(f, " within %s", rules_duration_format(x->within_us, d, sizeof d));
+        if (x->within_us)
+            fprintf(f, " within %s", rules_duration_format(x->within_us, d, sizeof d));
         return;
     case EX_MATCH:
-        fputs(" matches \"", f);
-        write_body(f, x->pattern, strlen(x->pattern), 1);
-        fputc('"', f);
+        fputs(" matches ", f);
+        ruletext_literal(f, x->pattern, strlen(x->pattern));
         return;
     case EX_PRESENT:
         fputs(neg ? " is missing" : " is present", f);

@@ -22,6 +22,10 @@ void ruletext_write(FILE *f, const ruleset_t *rs, const rule_expr_t *x);
 /* The same as a new string; caller frees. NULL on out-of-memory. */
 char *ruletext_string(const ruleset_t *rs, const rule_expr_t *x);
 
+/* Writes len bytes at s (borrowed) as a string literal of the language:
+ * "text", with \" and \\ where needed. */
+void ruletext_literal(FILE *f, const char *s, size_t len);
+
 /* 1 when x is the `not` the parser wraps around a test written negated
  * ("a not in [...]", "a not in SET", "a is missing"), so the pair reads as
  * one test; 0 for a `not` written by itself, or any other node. */

@@ -33,5 +33,24 @@ for dir in tests/golden/rules-bad/*/; do
         echo "FAIL $dir"; cat "$tmp/diff"; fail=$((fail + 1))
     fi
 done
+# tests/golden/explain/NAME.events.jsonl replayed with --explain (plus the
+# options in NAME.args, and --rules NAME.rules when that directory exists)
+# must print exactly tests/golden/explain/NAME.expected.
+for ev in tests/golden/explain/*.events.jsonl; do
+    [ -f "$ev" ] || continue
+    name=${ev%.events.jsonl}
+    args="--explain"
+    [ -f "$name.args" ] && args="$args $(cat "$name.args")"
+    [ -d "$name.rules" ] && args="$args --rules $name.rules"
+    # shellcheck disable=SC2086 # args are words
+    if ! "$det" replay -c config/detector.conf $args "$ev" >"$tmp/out" 2>"$tmp/err"; then
+        echo "FAIL $ev: replay --explain exited non-zero"; cat "$tmp/err"; fail=$((fail + 1)); continue
+    fi
+    if diff -u "$name.expected" "$tmp/out" >"$tmp/diff"; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL $ev"; cat "$tmp/diff"; fail=$((fail + 1))
+    fi
+done
 echo "golden: $pass passed, $fail failed"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]

@@ -1017,7 +1017,7 @@ static void test_errors_positions(void **state)
     struct fx *f = *state;
     /* Lexical errors. */
     bad_at(f, RULE("login.started", "count(login.started within 10) >= 5"), 3, 35,
-           "expected a duration for a window (such as 10m), found \"10\"");
+           "a window needs its unit right after the number, as in 10d or 10m");
     /* One error each, not a cascade: see test_lexer_error_reported_once. */
     bad_at(f, "rule r\n  on login.started\n  action alert\n  severity low\n  reason \"x\nend\n", 5,
            10, "unterminated string: close it with \" on the same line");
@@ -1079,7 +1079,7 @@ static void test_errors_positions(void **state)
     /* A duplicate names the first definition. */
     bad_at(f, RULE("login.started", "ip is present") RULE("login.approved", "ip is present"), 8, 6,
            "rule \"r\" is defined twice (first at t.rules:1)\n");
-    bad_at(f, "hello\n", 1, 1, "expected rule, request, set or breaker, found \"hello\"");
+    bad_at(f, "hello\n", 1, 1, "expected rule, request, set, breaker or test, found \"hello\"");
 
     /* Conditions. */
     bad_at(f, RULE("login.started", "country > \"DK\""), 3, 16,
@@ -1290,7 +1290,7 @@ static void test_builder_sources(void **state)
      * diagnostics list (another loader's, another builder's) do not make it
      * fail. */
     static const char before[] = "config.ini:3: an error of another loader\n"
-                                 "other.rules:1:1: expected rule, request, set or breaker, "
+                                 "other.rules:1:1: expected rule, request, set, breaker or test, "
                                  "found \"hello\"\n";
     reset(f);
     diag_plain(&f->diag, "config.ini:3: an error of another loader");
@@ -1410,8 +1410,9 @@ static void test_errors_capped(void **state)
     f->rs = rules_builder_finish(b, &f->diag);
     assert_null(f->rs);
     assert_int_equal(f->diag.count, 103);
-    assert_non_null(strstr(f->diag.text, "\na.rules: too many errors; stopped\n"
-                                         "b.rules:1:1: expected rule, request, set or breaker"));
+    assert_non_null(strstr(f->diag.text,
+                           "\na.rules: too many errors; stopped\n"
+                           "b.rules:1:1: expected rule, request, set, breaker or test"));
 
     /* 100 errors: all reported, without the line. */
     char *r100 = strstr(text, "rule r100\n");
