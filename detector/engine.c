@@ -129,6 +129,16 @@ const engine_rule_stats_t *engine_rule_stats(const engine_t *e, size_t i)
     return &e->stats[i];
 }
 
+void engine_adopt_stats(engine_t *e, const engine_t *old)
+{
+    for (size_t i = 0; i < ruleset_rule_count(e->rs); i++)
+        for (size_t k = 0; k < ruleset_rule_count(old->rs); k++)
+            if (strcmp(ruleset_rule(e->rs, i)->id, ruleset_rule(old->rs, k)->id) == 0) {
+                e->stats[i] = old->stats[k];
+                break;
+            }
+}
+
 const ruleset_t *engine_ruleset(const engine_t *e)
 {
     return e->rs;

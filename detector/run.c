@@ -563,6 +563,7 @@ static void reload(daemon_t *d)
     d->cfg.log_level = cfg.log_level;
     cfg.log_level = t;
     log_set_level(d->cfg.log_level);
+    engine_adopt_stats(eng, d->eng);
     engine_free(d->eng);
     ruleset_free(d->rs);
     d->eng = eng;

@@ -128,6 +128,9 @@ void engine_set_trace(engine_t *e, engine_trace_fn fn, void *ctx);
 
 /* Statistics of rule i of the engine's rule set (borrowed). */
 const engine_rule_stats_t *engine_rule_stats(const engine_t *e, size_t i);
+/* Copies the statistics of old's rules (borrowed) into e's rules of the same
+ * id, so a reload keeps them. */
+void engine_adopt_stats(engine_t *e, const engine_t *old);
 const ruleset_t *engine_ruleset(const engine_t *e);
 
 #endif

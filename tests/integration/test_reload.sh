@@ -51,4 +51,8 @@ check "the old set (threshold 4) still decides" test "$(alerts_for id-s)" -eq 1
 check "the broken rule never ran" test "$(grep -c '"rule":"broken"' "$WORK/out.jsonl")" -eq 0
 check "the daemon is still running" kill -0 "$DETECTOR_PID"
 stop_detector TERM
+# 4 + 1 + 5 login.started evaluated by login-burst across two reloads.
+check "per-rule statistics carried over the reload" \
+    grep -A4 '"rule": "login-burst"' "$WORK/stats-detector.json" | grep -q '"evaluated": 8'
+
 finish
