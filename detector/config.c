@@ -1,6 +1,7 @@
 /* config.c - the configuration file: one table of directives. */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,9 +9,12 @@
 
 #include "config.h"
 
-typedef enum { C_STR, C_INT, C_MS } ctype_t;
+typedef enum { C_STR, C_INT, C_MS, C_ENUM } ctype_t;
 
-/* Every directive: name, type, minimum, maximum, default, help. */
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+/* Every directive: name, type, minimum, maximum (C_INT, C_MS), the allowed
+ * values (C_ENUM), default, help. */
 static const struct directive {
     const char *name;
     ctype_t type;
@@ -18,59 +22,96 @@ static const struct directive {
     long min, max;
     const char *def;
     const char *help;
+    const char *const *values;
 } directives[] = {
     {"rules.dir", C_STR, offsetof(config_t, rules_dir), 0, 0, "rules",
-     "directory of *.rules files, relative to this file"},
+     "directory of *.rules files, relative to this file", NULL},
     {"topic.events", C_STR, offsetof(config_t, topic_events), 0, 0, "auth.events",
-     "topic the events are read from"},
+     "topic the events are read from", NULL},
     {"topic.actions", C_STR, offsetof(config_t, topic_actions), 0, 0, "auth.actions",
-     "topic the actions are published to"},
+     "topic the actions are published to", NULL},
     {"topic.dlq", C_STR, offsetof(config_t, topic_dlq), 0, 0, "auth.events.dlq",
-     "dead-letter topic for bad events"},
+     "dead-letter topic for bad events", NULL},
     {"group.id", C_STR, offsetof(config_t, group_id), 0, 0, "detector",
-     "Kafka consumer group of the daemons"},
-    {"redis.host", C_STR, offsetof(config_t, redis_host), 0, 0, "127.0.0.1", "Redis host"},
-    {"redis.port", C_INT, offsetof(config_t, redis_port), 1, 65535, "6379", "Redis port"},
+     "Kafka consumer group of the daemons", NULL},
+    {"redis.host", C_STR, offsetof(config_t, redis_host), 0, 0, "127.0.0.1", "Redis host", NULL},
+    {"redis.port", C_INT, offsetof(config_t, redis_port), 1, 65535, "6379", "Redis port", NULL},
     {"redis.password", C_STR, offsetof(config_t, redis_password), 0, 0, "",
-     "Redis AUTH password (empty: none)"},
-    {"redis.db", C_INT, offsetof(config_t, redis_db), 0, 15, "0", "Redis database number"},
+     "Redis AUTH password (empty: none)", NULL},
+    {"redis.db", C_INT, offsetof(config_t, redis_db), 0, 15, "0", "Redis database number", NULL},
     {"redis.prefix", C_STR, offsetof(config_t, redis_prefix), 0, 0,
-     "sad:", "prefix of every Redis key"},
+     "sad:", "prefix of every Redis key", NULL},
     {"redis.timeout", C_MS, offsetof(config_t, redis_timeout_ms), 10, 60000, "2s",
-     "bound of every Redis call"},
+     "bound of every Redis call", NULL},
     {"activity.max", C_INT, offsetof(config_t, activity_max), 1, 10000, "100",
-     "entries kept in a person's activity list"},
+     "entries kept in a person's activity list", NULL},
     {"batch.size", C_INT, offsetof(config_t, batch_size), 1, 100000, "500",
-     "events handled per batch at most"},
+     "events handled per batch at most", NULL},
     {"batch.time", C_MS, offsetof(config_t, batch_time_ms), 1, 10000, "20ms",
-     "longest wait to fill a batch"},
+     "longest wait to fill a batch", NULL},
     {"retry.max", C_MS, offsetof(config_t, retry_max_ms), 100, 600000, "5s",
-     "longest pause between retries while Redis or Kafka is down"},
-    {"log.level", C_STR, offsetof(config_t, log_level), 0, 0, "info", "debug, info, warn or error"},
+     "longest pause between retries while Redis or Kafka is down", NULL},
+    {"log.level", C_ENUM, offsetof(config_t, log_level), 0, 0, "info", "debug, info, warn or error",
+     log_levels},
     {"stats.file", C_STR, offsetof(config_t, stats_file), 0, 0, "",
-     "file the per-rule statistics are written to (empty: none)"},
+     "file the per-rule statistics are written to (empty: none)", NULL},
     {"stats.interval", C_MS, offsetof(config_t, stats_interval_ms), 100, 3600000, "10s",
-     "how often the statistics file is rewritten"},
+     "how often the statistics file is rewritten", NULL},
 };
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
 
-static long parse_ms(const char *s)
+/* A duration "N", "Nms", "Ns" or "Nm" (N in seconds when bare) into *ms.
+ * 0; -1 when it is no duration; -2 when it is one but below zero or beyond
+ * what a long holds in milliseconds (out of every range). */
+static int parse_ms(const char *s, long *ms)
 {
     char *end;
+    long unit;
     errno = 0;
     long n = strtol(s, &end, 10);
-    if (errno || end == s || n < 0) return -1;
-    if (strcmp(end, "ms") == 0) return n;
-    if (strcmp(end, "s") == 0 || *end == '\0') return n * 1000;
-    if (strcmp(end, "m") == 0) return n * 60000;
-    return -1;
+    if (end == s) return -1;
+    if (strcmp(end, "ms") == 0)
+        unit = 1;
+    else if (strcmp(end, "s") == 0 || *end == '\0')
+        unit = 1000;
+    else if (strcmp(end, "m") == 0)
+        unit = 60000;
+    else
+        return -1;
+    if (errno == ERANGE || n < 0 || n > LONG_MAX / unit) return -2;
+    *ms = n * unit;
+    return 0;
+}
+
+/* "a, b or c" of a NULL-terminated list, into buf. */
+static void list_or(const char *const *v, char *buf, size_t len)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; v[i] && o < len; i++) {
+        const char *sep = i == 0 ? "" : v[i + 1] ? ", " : " or ";
+        int n = snprintf(buf + o, len - o, "%s%s", sep, v[i]);
+        if (n < 0) return;
+        o += (size_t)n;
+    }
 }
 
 static int set_value(config_t *cfg, const struct directive *d, const char *v, char *why,
                      size_t whylen)
 {
     char *p = (char *)cfg + d->off;
-    if (d->type == C_STR) {
+    if (d->type == C_ENUM) {
+        size_t i = 0;
+        while (d->values[i] && strcmp(d->values[i], v) != 0)
+            i++;
+        if (!d->values[i]) {
+            char list[128];
+            list_or(d->values, list, sizeof list);
+            snprintf(why, whylen, "%s must be %s", d->name, list);
+            return -1;
+        }
+    }
+    if (d->type == C_STR || d->type == C_ENUM) {
         char **sp = (char **)(void *)p;
         char *n = strdup(v);
         if (!n) return -1;
@@ -78,23 +119,26 @@ static int set_value(config_t *cfg, const struct directive *d, const char *v, ch
         *sp = n;
         return 0;
     }
-    long n;
+    long n = 0;
+    int overflow = 0;
     if (d->type == C_INT) {
         char *end;
         errno = 0;
         n = strtol(v, &end, 10);
-        if (errno || end == v || *end) {
+        if (end == v || *end) {
             snprintf(why, whylen, "%s must be a whole number", d->name);
             return -1;
         }
+        overflow = errno == ERANGE;
     } else {
-        n = parse_ms(v);
-        if (n < 0) {
+        int rc = parse_ms(v, &n);
+        if (rc == -1) {
             snprintf(why, whylen, "%s must be a duration such as 500ms, 2s or 1m", d->name);
             return -1;
         }
+        overflow = rc == -2;
     }
-    if (n < d->min || n > d->max) {
+    if (overflow || n < d->min || n > d->max) {
         if (d->type == C_MS)
             snprintf(why, whylen, "%s must be between %ldms and %ldms", d->name, d->min, d->max);
         else
@@ -116,7 +160,8 @@ void config_defaults(config_t *cfg)
 void config_clear(config_t *cfg)
 {
     for (size_t i = 0; i < NDIRECTIVES; i++)
-        if (directives[i].type == C_STR) free(*(char **)(void *)((char *)cfg + directives[i].off));
+        if (directives[i].type == C_STR || directives[i].type == C_ENUM)
+            free(*(char **)(void *)((char *)cfg + directives[i].off));
     for (size_t i = 0; i < cfg->nkafka; i++) {
         free(cfg->kafka[i].key);
         free(cfg->kafka[i].value);
@@ -234,9 +279,9 @@ void config_print_reference(void)
         else if (d->type == C_MS)
             snprintf(range, sizeof range, "%ldms-%ldms", d->min, d->max);
         printf("| `%s` | %s | %s | `%s` | %s |\n", d->name,
-               d->type == C_STR   ? "text"
-               : d->type == C_INT ? "number"
-                                  : "duration",
+               d->type == C_STR || d->type == C_ENUM ? "text"
+               : d->type == C_INT                    ? "number"
+                                                     : "duration",
                range, d->def, d->help);
     }
     printf("| `kafka.*` | text | | | passed to librdkafka (consumer and producer); "

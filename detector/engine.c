@@ -20,6 +20,7 @@
  * each step saw. Every trace call sits behind a test of e->trace, and what is
  * traced is only read, so tracing never changes a decision.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,6 @@
 
 #include "engine.h"
 
-#define SCOPE_MAX 1200
 #define BREAKER_SCOPE "breaker"
 #define BREAKER_NAME "blocks"
 /* Windows keep their members this many windows long, so an event that
@@ -36,6 +36,8 @@
 /* Resets are kept as long as the longest window the language allows. */
 #define WINDOW_MAX_KEEP (2 * 366 * 86400000000LL)
 
+/* A value; s (T_STR) is NUL-terminated at len: event text (Jansson's
+ * strings, which hold no NUL), request values and literals all are. */
 typedef struct value {
     expr_type_t type; /* T_NONE: missing */
     long long num;
@@ -57,6 +59,7 @@ struct engine {
     int64_t *slot_lo;
     int *req_state;      /* 0 unknown, 1 missing, 2 found, 3 found but older than its keep */
     int request_any_age; /* reading for a known set: a request of any age will do */
+    int feed_only;       /* engine_feed: state only, no rules */
     store_request_t *req;
     const rule_t *cur_rule;
     size_t cur_index;
@@ -150,6 +153,18 @@ void engine_set_trace(engine_t *e, engine_trace_fn fn, void *ctx)
     e->trace_ctx = fn ? ctx : NULL;
 }
 
+static void engine_err(engine_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes a reason into the caller's err (engine_process). */
+static void engine_err(engine_t *e, const char *fmt, ...)
+{
+    va_list ap;
+    if (!e->err || e->errlen == 0) return;
+    va_start(ap, fmt);
+    vsnprintf(e->err, e->errlen, fmt, ap);
+    va_end(ap);
+}
+
 /* Fills in what every record carries (the rule: the one being evaluated,
  * unless the record names its own) and calls the trace function. */
 static void trace_emit(engine_t *e, engine_trace_t *t, engine_trace_kind_t kind)
@@ -163,14 +178,48 @@ static void trace_emit(engine_t *e, engine_trace_t *t, engine_trace_kind_t kind)
     e->trace(e->trace_ctx, t);
 }
 
-/* The scope of state grouped by field `by` of ev: the identity itself, or
- * "field=value". Returns NULL when the event lacks the field. */
-static const char *scope_of(const event_t *ev, event_field_t by, char *buf, size_t len)
+/* The scope of state grouped by a field of the event: the identity itself,
+ * or "field=value" with the whole value, however long (a user agent is up to
+ * 4 KB, other text has no limit): on the stack when it fits, else on the
+ * heap. */
+struct scope {
+    const char *s; /* NULL: the event lacks the field */
+    char *heap;
+    char stack[256];
+};
+
+/* Fills sc (the caller calls scope_done). 0, or -1 out of memory (with
+ * e->failed and err set). */
+static int scope_make(engine_t *e, event_field_t by, struct scope *sc)
 {
-    if (by == FIELD_IDENTITY) return ev->str[FIELD_IDENTITY];
-    if (!ev->str[by]) return NULL;
-    snprintf(buf, len, "%s=%.*s", event_field_name(by), (int)ev->len[by], ev->str[by]);
-    return buf;
+    const event_t *ev = e->ev;
+    sc->heap = NULL;
+    sc->s = NULL;
+    if (by == FIELD_IDENTITY) {
+        sc->s = ev->str[FIELD_IDENTITY];
+        return 0;
+    }
+    if (!ev->str[by]) return 0;
+    const char *name = event_field_name(by);
+    size_t nl = strlen(name), n = nl + 1 + ev->len[by] + 1;
+    char *buf = sc->stack;
+    if (n > sizeof sc->stack && !(buf = sc->heap = malloc(n))) {
+        engine_err(e, "out of memory");
+        e->failed = 1;
+        return -1;
+    }
+    memcpy(buf, name, nl);
+    buf[nl] = '=';
+    memcpy(buf + nl + 1, ev->str[by], ev->len[by]);
+    buf[n - 1] = '\0';
+    sc->s = buf;
+    return 0;
+}
+
+static void scope_done(struct scope *sc)
+{
+    free(sc->heap);
+    sc->heap = NULL;
 }
 
 static const store_request_t *get_request(engine_t *e, int ri)
@@ -277,11 +326,13 @@ static value_t eval_value(engine_t *e, const rule_expr_t *x, const event_t *ev);
 static void trace_count(engine_t *e, const rule_expr_t *x)
 {
     const rules_counter_t *c = ruleset_counter(e->rs, (size_t)x->counter);
-    char buf[SCOPE_MAX];
+    struct scope sc = {0};
     engine_trace_t t = {
         .x = x, .count = e->slot_val[x->slot], .lo_us = e->slot_lo[x->slot], .hi_us = e->ev->ts_us};
-    t.scope = t.lo_us == INT64_MIN ? NULL : scope_of(e->ev, c->by, buf, sizeof buf);
+    if (t.lo_us != INT64_MIN && scope_make(e, c->by, &sc) < 0) return;
+    t.scope = sc.s;
     trace_emit(e, &t, ENGINE_TRACE_COUNT);
+    scope_done(&sc);
 }
 
 static value_t counter_value(engine_t *e, const rule_expr_t *x)
@@ -293,12 +344,16 @@ static value_t counter_value(engine_t *e, const rule_expr_t *x)
         return v;
     }
     const rules_counter_t *c = ruleset_counter(e->rs, (size_t)x->counter);
-    char buf[SCOPE_MAX];
-    const char *scope = scope_of(e->ev, c->by, buf, sizeof buf);
+    struct scope sc;
+    if (scope_make(e, c->by, &sc) < 0) return v;
+    const char *scope = sc.s;
     long n = 0;
     int64_t lo = 0;
     if (scope) {
-        if (window_lo(e, c, x->window_us, &lo) < 0) return v;
+        if (window_lo(e, c, x->window_us, &lo) < 0) {
+            scope_done(&sc);
+            return v;
+        }
         /* A distinct count keeps each value's latest time and counts those
          * in (t - W, t]: exact in time order. Events of other identities come
          * from other partitions, in the order they arrive (see README,
@@ -309,9 +364,11 @@ static value_t counter_value(engine_t *e, const rule_expr_t *x)
                                                   e->err, e->errlen);
         if (rc < 0) {
             e->failed = 1;
+            scope_done(&sc);
             return v;
         }
     }
+    scope_done(&sc);
     e->slot_gen[x->slot] = e->gen;
     e->slot_val[x->slot] = n;
     e->slot_lo[x->slot] = scope ? lo : INT64_MIN;
@@ -438,8 +495,7 @@ static int eval_node(engine_t *e, const rule_expr_t *x, const event_t *ev, engin
         const rules_set_t *s = ruleset_set(e->rs, (size_t)x->set);
         int found = 0;
         int64_t ts = 0;
-        char member[1100];
-        snprintf(member, sizeof member, "%.*s", (int)a.len, a.s);
+        const char *member = a.s; /* NUL-terminated at a.len (value_t) */
         if (store_set_get(e->st, ev->str[FIELD_IDENTITY], s->name, member, &found, &ts, e->err,
                           e->errlen) < 0) {
             e->failed = 1;
@@ -505,23 +561,27 @@ static int eval_node(engine_t *e, const rule_expr_t *x, const event_t *ev, engin
 /* Events a counter takes: its type, its filter, its grouping field. */
 static int feed_counters(engine_t *e, const event_t *ev)
 {
-    char buf[SCOPE_MAX];
     for (size_t i = 0; i < ruleset_counter_count(e->rs); i++) {
         const rules_counter_t *c = ruleset_counter(e->rs, i);
         if (c->type != ev->type) continue;
-        if (c->filter && !eval_cond(e, c->filter, ev)) continue;
-        const char *scope = scope_of(ev, c->by, buf, sizeof buf);
-        if (!scope) continue;
-        int rc;
-        if (c->distinct) {
-            if (!ev->str[c->of]) continue;
-            rc = store_distinct_add(e->st, scope, c->name, ev->str[c->of], ev->ts_us,
-                                    WINDOW_GRACE * c->keep_us, e->err, e->errlen);
-        } else {
-            rc = (c->by == FIELD_IDENTITY ? store_window_add : store_window_add_shared)(
-                e->st, scope, c->name, ev->str[FIELD_EVENT_ID], ev->ts_us,
-                WINDOW_GRACE * c->keep_us, e->err, e->errlen);
+        if (c->filter) {
+            int take = eval_cond(e, c->filter, ev);
+            if (e->failed) return -1; /* a store failure in the filter */
+            if (!take) continue;
         }
+        if (c->distinct && !ev->str[c->of]) continue;
+        struct scope sc;
+        if (scope_make(e, c->by, &sc) < 0) return -1;
+        if (!sc.s) continue;
+        int rc;
+        if (c->distinct)
+            rc = store_distinct_add(e->st, sc.s, c->name, ev->str[c->of], ev->ts_us,
+                                    WINDOW_GRACE * c->keep_us, e->err, e->errlen);
+        else
+            rc = (c->by == FIELD_IDENTITY ? store_window_add : store_window_add_shared)(
+                e->st, sc.s, c->name, ev->str[FIELD_EVENT_ID], ev->ts_us, WINDOW_GRACE * c->keep_us,
+                e->err, e->errlen);
+        scope_done(&sc);
         if (rc < 0) return -1;
     }
     return 0;
@@ -601,7 +661,11 @@ static int feed_sets(engine_t *e, const event_t *ev)
     for (size_t i = 0; i < ruleset_set_count(e->rs); i++) {
         const rules_set_t *s = ruleset_set(e->rs, i);
         if (s->on != ev->type) continue;
-        if (s->filter && !eval_cond(e, s->filter, ev)) continue;
+        if (s->filter) {
+            int take = eval_cond(e, s->filter, ev);
+            if (e->failed) return -1; /* a store failure in the filter */
+            if (!take) continue;
+        }
         /* A login approved long after it started still teaches its
          * initiator's IP and device (the policy has no time limit there). */
         e->request_any_age = 1;
@@ -609,8 +673,7 @@ static int feed_sets(engine_t *e, const event_t *ev)
         e->request_any_age = 0;
         if (e->failed) return -1;
         if (v.type != T_STR) continue;
-        char member[1100];
-        snprintf(member, sizeof member, "%.*s", (int)v.len, v.s);
+        const char *member = v.s; /* NUL-terminated at v.len (value_t) */
         char first[300];
         snprintf(first, sizeof first, "first:%s", s->name);
         if (store_set_add(e->st, ev->str[FIELD_IDENTITY], s->name, member, ev->ts_us, s->keep_us,
@@ -627,11 +690,36 @@ static int feed_sets(engine_t *e, const event_t *ev)
     return 0;
 }
 
-static void add_evidence(action_t *a, const char *id)
+/* Adds id to the evidence unless it is there already or the evidence is
+ * full: ACTION_MAX_EVIDENCE - 1 entries, so the triggering event always
+ * finds room after them (add_trigger). 0, or -1 out of memory. */
+static int add_evidence(action_t *a, const char *id)
 {
     for (size_t i = 0; i < a->nevents; i++)
-        if (strcmp(a->events[i], id) == 0) return;
-    if (a->nevents < ACTION_MAX_EVIDENCE - 1) a->events[a->nevents++] = strdup(id);
+        if (strcmp(a->events[i], id) == 0) return 0;
+    if (a->nevents < ACTION_MAX_EVIDENCE - 1) {
+        char *d = strdup(id);
+        if (!d) return -1;
+        a->events[a->nevents++] = d;
+    }
+    return 0;
+}
+
+/* Appends the triggering event: always, and last (the contract), also when
+ * the evidence already named it (a request the event itself remembered). */
+static int add_trigger(action_t *a, const char *id)
+{
+    char *d = NULL;
+    for (size_t i = 0; i < a->nevents; i++)
+        if (strcmp(a->events[i], id) == 0) {
+            d = a->events[i];
+            memmove(&a->events[i], &a->events[i + 1], (a->nevents - i - 1) * sizeof a->events[0]);
+            a->nevents--;
+            break;
+        }
+    if (!d && !(d = strdup(id))) return -1;
+    a->events[a->nevents++] = d;
+    return 0;
 }
 
 /* The evidence: members of the windows the rule counted (newest up to the
@@ -641,30 +729,37 @@ static int collect_evidence(engine_t *e, const rule_expr_t *x, action_t *a)
     if (!x) return 0;
     if (x->op == EX_COUNT && e->slot_gen[x->slot] == e->gen && e->slot_lo[x->slot] != INT64_MIN) {
         const rules_counter_t *c = ruleset_counter(e->rs, (size_t)x->counter);
-        char buf[SCOPE_MAX];
-        const char *scope = scope_of(e->ev, c->by, buf, sizeof buf);
         char **m = NULL;
         size_t n = 0;
-        if (scope && c->by == FIELD_IDENTITY) {
-            if (store_window_members(e->st, scope, c->name, e->slot_lo[x->slot], e->ev->ts_us, 1000,
-                                     &m, &n, e->err, e->errlen) < 0)
+        int oom = 0;
+        /* The members of the identity's own windows; a window by another
+         * field holds other identities' events. */
+        if (c->by == FIELD_IDENTITY) {
+            if (store_window_members(e->st, e->ev->str[FIELD_IDENTITY], c->name,
+                                     e->slot_lo[x->slot], e->ev->ts_us, 1000, &m, &n, e->err,
+                                     e->errlen) < 0)
                 return -1;
             size_t from = n > ACTION_MAX_EVIDENCE - 2 ? n - (ACTION_MAX_EVIDENCE - 2) : 0;
             for (size_t i = 0; i < n; i++) {
-                if (i >= from && strcmp(m[i], e->ev->str[FIELD_EVENT_ID]) != 0)
-                    add_evidence(a, m[i]);
+                if (i >= from && strcmp(m[i], e->ev->str[FIELD_EVENT_ID]) != 0 &&
+                    add_evidence(a, m[i]) < 0)
+                    oom = 1;
                 free(m[i]);
             }
             free(m);
+            if (oom) goto oom;
         }
     }
     if ((x->op == EX_FIELD || x->op == EX_REQUEST) && x->request >= 0 &&
-        e->req_state[x->request] == 2)
-        add_evidence(a, e->req[x->request].event_id);
+        e->req_state[x->request] == 2 && add_evidence(a, e->req[x->request].event_id) < 0)
+        goto oom;
     if (collect_evidence(e, x->a, a) < 0 || collect_evidence(e, x->b, a) < 0) return -1;
     for (size_t i = 0; i < x->nitems; i++)
         if (collect_evidence(e, x->items[i], a) < 0) return -1;
     return 0;
+oom:
+    engine_err(e, "out of memory");
+    return -1;
 }
 
 static int64_t now_ns(void)
@@ -719,7 +814,10 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
         return 0;
     }
     char aid[ACTION_ID_LEN + 1];
-    action_make_id(r->id, r->kind, id, auth, ev->str[FIELD_EVENT_ID], aid);
+    if (action_make_id(r->id, r->kind, id, auth, ev->str[FIELD_EVENT_ID], aid) < 0) {
+        engine_err(e, "rule %s: cannot hash its action id", r->id);
+        return -1;
+    }
 
     /* Cooldown: one action per identity and rule within the cooldown; the
      * event that set it may act again (a redelivery repeats its action). */
@@ -790,15 +888,26 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
     a->mode = mode;
     a->rule = r;
     a->breaker = breaker;
-    snprintf(a->identity, sizeof a->identity, "%s", id);
-    if (auth) snprintf(a->authenticator_id, sizeof a->authenticator_id, "%s", auth);
+    snprintf(a->identity, sizeof a->identity, "%s", id); /* at most 128 characters */
+    if (auth && !(a->authenticator_id = strdup(auth))) {
+        engine_err(e, "out of memory");
+        return -1;
+    }
     a->ts_us = ev->ts_us;
     a->expires_us = r->kind != KIND_ALERT && r->duration_us ? ev->ts_us + r->duration_us : 0;
-    if (collect_evidence(e, r->when, a) < 0) {
+    if (collect_evidence(e, r->when, a) < 0 || add_trigger(a, ev->str[FIELD_EVENT_ID]) < 0) {
         action_clear(a);
         return -1;
     }
-    add_evidence(a, ev->str[FIELD_EVENT_ID]);
+    /* An action that cannot be published whole fails the event (it is
+     * processed again), rather than being dropped or published in part. */
+    char *js = action_to_json(a);
+    if (!js) {
+        engine_err(e, "rule %s: cannot encode its action as JSON", r->id);
+        action_clear(a);
+        return -1;
+    }
+    free(js);
     e->nactions++;
 
     /* Apply. Shadow actions change nothing the platform reads; a rule's own
@@ -848,7 +957,7 @@ int engine_process(engine_t *e, const event_t *ev, const action_t **actions, siz
     }
     if (feed_counters(e, ev) < 0 || remember_requests(e, ev) < 0 || apply_resets(e, ev) < 0)
         goto fail;
-    for (size_t i = 0; i < ruleset_rule_count(e->rs); i++) {
+    for (size_t i = 0; !e->feed_only && i < ruleset_rule_count(e->rs); i++) {
         const rule_t *r = ruleset_rule(e->rs, i);
         if (r->on != ev->type) continue;
         engine_rule_stats_t *st = &e->stats[i];
@@ -882,4 +991,14 @@ fail:
     *actions = e->actions;
     *n = 0;
     return -1;
+}
+
+int engine_feed(engine_t *e, const event_t *ev, char *err, size_t errlen)
+{
+    const action_t *acts;
+    size_t n;
+    e->feed_only = 1;
+    int rc = engine_process(e, ev, &acts, &n, err, errlen);
+    e->feed_only = 0;
+    return rc;
 }

@@ -8,9 +8,11 @@
  * - A top-level value that is valid JSON but not an object (42, "x", [])
  *   gives "event is not a JSON object", so the parse uses JSON_DECODE_ANY.
  * - "N characters" counts Unicode code points (Jansson has already checked
- *   the UTF-8). event_id, device_id, request_id and authenticator_id are
- *   1-128 characters; user_agent and the other free-text strings at most
- *   1024 characters and may be empty.
+ *   the UTF-8). event_id and device_id are 1-128 characters, user_agent at
+ *   most 1024 (and may be empty): the limits the contract states. The other
+ *   strings (request_id, service_provider, authenticator_id, reason,
+ *   old_user_id, new_user_id) have none but the message's 64 KiB; they may
+ *   be empty, and a required one must still be present and a string.
  * - A per-type field listed for the event's type is checked fully (JSON type
  *   and value) and stored. A known per-type field that is not listed for the
  *   type is not stored, but a wrong JSON type is still a bad event ("reported"
@@ -33,8 +35,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ID_MAX_CHARS 128    /* event_id, device_id, request_id, authenticator_id */
-#define TEXT_MAX_CHARS 1024 /* user_agent and the free-text fields */
+#define ID_MAX_CHARS 128    /* event_id, device_id */
+#define TEXT_MAX_CHARS 1024 /* user_agent */
 #define DUP_KEY_MAX 64      /* bytes of a duplicate key quoted in a reason */
 #define US_PER_SEC INT64_C(1000000)
 #define US_PER_DAY (INT64_C(86400) * US_PER_SEC)
@@ -57,6 +59,7 @@ static const char *const type_names[EV_TYPE_COUNT] = {
 enum field_kind {
     K_ID,       /* string, 1-128 characters */
     K_TEXT,     /* string, at most 1024 characters */
+    K_STRING,   /* string, any (the contract sets no limit) */
     K_TS,       /* string, RFC 3339 */
     K_TYPE,     /* string, any */
     K_IDENTITY, /* string, ^[A-Za-z0-9._-]{1,128}$ */
@@ -80,13 +83,13 @@ static const struct field_spec {
     [FIELD_DEVICE_ID] = {"device_id", K_ID},
     [FIELD_USER_AGENT] = {"user_agent", K_TEXT},
     [FIELD_CHANNEL] = {"channel", K_CHANNEL},
-    [FIELD_REQUEST_ID] = {"request_id", K_ID},
-    [FIELD_SERVICE_PROVIDER] = {"service_provider", K_TEXT},
-    [FIELD_AUTHENTICATOR_ID] = {"authenticator_id", K_ID},
+    [FIELD_REQUEST_ID] = {"request_id", K_STRING},
+    [FIELD_SERVICE_PROVIDER] = {"service_provider", K_STRING},
+    [FIELD_AUTHENTICATOR_ID] = {"authenticator_id", K_STRING},
     [FIELD_AUTHENTICATOR_TYPE] = {"authenticator_type", K_AUTHTYPE},
-    [FIELD_REASON] = {"reason", K_TEXT},
-    [FIELD_OLD_USER_ID] = {"old_user_id", K_TEXT},
-    [FIELD_NEW_USER_ID] = {"new_user_id", K_TEXT},
+    [FIELD_REASON] = {"reason", K_STRING},
+    [FIELD_OLD_USER_ID] = {"old_user_id", K_STRING},
+    [FIELD_NEW_USER_ID] = {"new_user_id", K_STRING},
     [FIELD_REPORTED] = {"reported", K_BOOL},
 };
 
@@ -313,6 +316,7 @@ static int check_field(event_t *ev, event_field_t f, json_t *v, bool store, char
             return fail(err, errlen, "field \"%s\" is not an RFC 3339 timestamp", name);
         break;
     case K_TYPE:
+    case K_STRING:
         break;
     case K_IDENTITY:
         if (!identity_ok(s, len))

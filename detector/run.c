@@ -78,7 +78,8 @@ typedef struct daemon {
     pending_t *failed; /* deliveries to retry */
     int rebalanced;
     int redis_down;
-    unsigned long events, bad, unknown, actions, breaker, delivery_errors;
+    int fatal; /* the producer failed for good: stop, commit nothing more */
+    unsigned long events, bad, unknown, actions, breaker, delivery_errors, republished;
     /* Latency from an event's arrival at the consumer to the delivery of
      * its action: a log-scale histogram (10% buckets) in microseconds. */
     uint64_t lat_hist[256];
@@ -125,13 +126,19 @@ static int64_t mono_ms(void)
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-    (void)rk;
     daemon_t *d = opaque;
     if (!m->err) {
         if (m->_private) latency_add(d, mono_us() - (int64_t)(intptr_t)m->_private);
         return;
     }
     d->delivery_errors++;
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[256];
+        rd_kafka_fatal_error(rk, why, sizeof why);
+        log_errorx("fatal producer error: %s", why);
+        d->fatal = 1;
+        return;
+    }
     log_warnx("delivery to %s failed: %s; producing it again", rd_kafka_topic_name(m->rkt),
               rd_kafka_err2str(m->err));
     pending_t *p = calloc(1, sizeof *p);
@@ -183,18 +190,21 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     daemon_t *d = opaque;
     int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    d->rebalanced = 1;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info("assigned %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
         if (coop)
             rd_kafka_error_destroy(rd_kafka_incremental_assign(rk, parts));
         else
             rd_kafka_assign(rk, parts);
+        /* A pause outlives an unassign: a partition paused during a Redis
+         * outage would never be read again. The outage loop pauses anew. */
+        rd_kafka_resume_partitions(rk, parts);
         return;
     }
-    /* Revoked: commit what is stored (its effects are durable); the batch in
-     * hand, if any, is dropped and will be processed by the new owner. */
+    /* Revoked: commit what is stored (its effects are durable). The rest of
+     * the batch in hand is not processed (see run_loop). */
     log_info("revoked %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
-    d->rebalanced = 1;
     rd_kafka_commit(rk, NULL, 0);
     if (coop)
         rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
@@ -202,12 +212,36 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_assign(rk, NULL);
 }
 
+/* Settings the delivery guarantees rest on: applied after the kafka.*
+ * passthrough, so that no configuration can turn them off. */
+static const char *const producer_required[][2] = {{"enable.idempotence", "true"}, {"acks", "all"}};
+static const char *const consumer_required[][2] = {{"enable.auto.offset.store", "false"},
+                                                   {"enable.auto.commit", "true"}};
+
+static int conf_required(rd_kafka_conf_t *c, const config_t *cfg, const char *const (*req)[2],
+                         size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < cfg->nkafka; k++) {
+            const char *key = cfg->kafka[k].key;
+            const char *dot = strchr(key, '.');
+            if (strcmp(key, req[i][0]) == 0 ||
+                (dot && (strncmp(key, "consumer.", 9) == 0 || strncmp(key, "producer.", 9) == 0) &&
+                 strcmp(dot + 1, req[i][0]) == 0))
+                log_warnx("kafka.%s is ignored: the detector needs %s=%s", key, req[i][0],
+                          req[i][1]);
+        }
+        if (conf_set(c, req[i][0], req[i][1]) < 0) return -1;
+    }
+    return 0;
+}
+
 static int kafka_open(daemon_t *d)
 {
     char err[512];
     rd_kafka_conf_t *pc = rd_kafka_conf_new();
-    if (conf_set(pc, "enable.idempotence", "true") < 0 || conf_set(pc, "acks", "all") < 0 ||
-        conf_set(pc, "linger.ms", "2") < 0 || conf_passthrough(pc, &d->cfg, "producer") < 0) {
+    if (conf_set(pc, "linger.ms", "2") < 0 || conf_passthrough(pc, &d->cfg, "producer") < 0 ||
+        conf_required(pc, &d->cfg, producer_required, 2) < 0) {
         rd_kafka_conf_destroy(pc);
         return -1;
     }
@@ -221,12 +255,11 @@ static int kafka_open(daemon_t *d)
     }
     pc = NULL;
     rd_kafka_conf_t *cc = rd_kafka_conf_new();
-    if (conf_set(cc, "group.id", d->cfg.group_id) < 0 ||
-        conf_set(cc, "enable.auto.offset.store", "false") < 0 ||
-        conf_set(cc, "enable.auto.commit", "true") < 0 ||
-        conf_set(cc, "auto.commit.interval.ms", "1000") < 0 ||
+    if (conf_set(cc, "auto.commit.interval.ms", "1000") < 0 ||
         conf_set(cc, "auto.offset.reset", "earliest") < 0 ||
-        conf_passthrough(cc, &d->cfg, "consumer") < 0) {
+        conf_passthrough(cc, &d->cfg, "consumer") < 0 ||
+        conf_set(cc, "group.id", d->cfg.group_id) < 0 ||
+        conf_required(cc, &d->cfg, consumer_required, 2) < 0) {
         rd_kafka_conf_destroy(cc);
         return -1;
     }
@@ -266,6 +299,7 @@ static int produce(daemon_t *d, const char *topic, const void *key, size_t klen,
             RD_KAFKA_V_OPAQUE((void *)(intptr_t)arrived_us), RD_KAFKA_V_END);
         if (!e) return 0; /* the producer owns hdrs now */
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            if (e == RD_KAFKA_RESP_ERR__FATAL) d->fatal = 1;
             log_errorx("produce to %s: %s", topic, rd_kafka_err2str(e));
             if (hdrs) rd_kafka_headers_destroy(hdrs);
             return -1;
@@ -274,19 +308,50 @@ static int produce(daemon_t *d, const char *topic, const void *key, size_t klen,
     }
 }
 
+/* A dead letter keeps the original bytes, up to what a Kafka message may
+ * carry: a longer bad event is cut, and the headers say so. */
+#define DLQ_MAX_VALUE (512 * 1024)
+
 static int send_dead_letter(daemon_t *d, const rd_kafka_message_t *m, const char *reason)
 {
-    char part[16], off[32];
+    char part[16], off[32], size[32];
     snprintf(part, sizeof part, "%d", (int)m->partition);
     snprintf(off, sizeof off, "%lld", (long long)m->offset);
-    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(6);
     const char *topic = rd_kafka_topic_name(m->rkt);
     rd_kafka_header_add(h, "source.topic", -1, topic, -1);
     rd_kafka_header_add(h, "source.partition", -1, part, -1);
     rd_kafka_header_add(h, "source.offset", -1, off, -1);
     rd_kafka_header_add(h, "reason", -1, reason, -1);
-    return produce(d, d->cfg.topic_dlq, m->key, m->key_len, m->payload ? m->payload : "", m->len, h,
+    size_t len = m->len;
+    if (len > DLQ_MAX_VALUE) {
+        snprintf(size, sizeof size, "%zu", m->len);
+        rd_kafka_header_add(h, "original.size", -1, size, -1);
+        rd_kafka_header_add(h, "truncated", -1, "true", -1);
+        len = DLQ_MAX_VALUE;
+    }
+    return produce(d, d->cfg.topic_dlq, m->key, m->key_len, m->payload ? m->payload : "", len, h,
                    0);
+}
+
+/* The outbox: the actions decided for an event, kept with its identity's
+ * state (as a request named "#outbox" keyed by the event id) for a week, so
+ * that a redelivered event publishes exactly what it decided the first time. */
+#define OUTBOX "#outbox"
+#define OUTBOX_KEEP_US (7 * 86400000000LL)
+
+/* Publishes the actions of lines (one JSON per line) keyed by identity. */
+static int publish_lines(daemon_t *d, const char *identity, const char *lines, int64_t arrived_us)
+{
+    for (const char *p = lines; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len > 0 && produce(d, d->cfg.topic_actions, identity, strlen(identity), p, len, NULL,
+                               arrived_us) < 0)
+            return -1;
+        p += len + (nl ? 1 : 0);
+    }
+    return 0;
 }
 
 /* Handles one message that arrived at arrived_us. 0: done; -1: the store
@@ -297,45 +362,92 @@ static int handle(daemon_t *d, const rd_kafka_message_t *m, int64_t arrived_us)
     event_t ev;
     event_status_t s = event_parse(m->payload ? m->payload : "", m->len, &ev, err, sizeof err);
     if (s == EVENT_BAD) {
+        if (send_dead_letter(d, m, err) < 0) return -1;
         d->bad++;
         log_warnx("bad event at %s [%d] offset %lld: %s", rd_kafka_topic_name(m->rkt),
                   (int)m->partition, (long long)m->offset, err);
-        return send_dead_letter(d, m, err);
+        return 0;
     }
     if (s == EVENT_UNKNOWN) {
         d->unknown++;
         event_clear(&ev);
         return 0;
     }
+    int rc = -1;
+    char *lines = NULL;
+    const char *id = ev.str[FIELD_IDENTITY], *eid = ev.str[FIELD_EVENT_ID];
+    /* A redelivered event whose actions were decided before: publish them
+     * again as they were (the state has moved on since, so deciding anew
+     * could differ). */
+    int found = 0;
+    store_request_t out;
+    if (store_request_get(d->st, id, OUTBOX, eid, &found, &out, err, sizeof err) < 0)
+        goto store_failed;
+    if (found) {
+        /* Its state is fed again (idempotent), its rules are not run. */
+        if (engine_feed(d->eng, &ev, err, sizeof err) < 0) {
+            store_request_clear(&out);
+            goto store_failed;
+        }
+        rc = 0;
+        for (size_t i = 0; i < out.nfields; i++)
+            if (strcmp(out.name[i], "actions") == 0 &&
+                publish_lines(d, id, out.value[i], arrived_us) < 0)
+                rc = -1;
+        store_request_clear(&out);
+        if (rc == 0) {
+            d->republished++;
+            d->events++;
+        }
+        goto done;
+    }
     const action_t *acts;
     size_t n;
-    if (engine_process(d->eng, &ev, &acts, &n, err, sizeof err) < 0) {
-        if (!d->redis_down)
-            log_warnx("state store failed: %s; pausing consumption and retrying", err);
-        d->redis_down = 1;
-        event_clear(&ev);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char *js = action_to_json(&acts[i]);
-        if (!js) continue;
-        if (acts[i].breaker) {
-            d->breaker++;
-            log_warnx("breaker: block %s of rule %s for %s published as shadow", acts[i].action_id,
-                      acts[i].rule->id, acts[i].identity);
+    if (engine_process(d->eng, &ev, &acts, &n, err, sizeof err) < 0) goto store_failed;
+    if (n > 0) {
+        /* 1. the actions, kept with the event (the outbox), 2. published. */
+        size_t len = 0;
+        FILE *f = open_memstream(&lines, &len);
+        if (!f) goto done;
+        for (size_t i = 0; i < n; i++) {
+            char *js = action_to_json(&acts[i]);
+            if (!js) {
+                fclose(f);
+                log_errorx("cannot encode an action of rule %s", acts[i].rule->id);
+                goto done;
+            }
+            fprintf(f, "%s\n", js);
+            free(js);
+            if (acts[i].breaker) {
+                d->breaker++;
+                log_warnx("breaker: block %s of rule %s for %s published as shadow",
+                          acts[i].action_id, acts[i].rule->id, acts[i].identity);
+            }
         }
-        int rc = produce(d, d->cfg.topic_actions, acts[i].identity, strlen(acts[i].identity), js,
-                         strlen(js), NULL, arrived_us);
-        free(js);
-        if (rc < 0) {
-            event_clear(&ev);
-            return -1;
-        }
-        d->actions++;
+        fclose(f);
+        store_request_t o;
+        memset(&o, 0, sizeof o);
+        o.ts_us = ev.ts_us;
+        snprintf(o.event_id, sizeof o.event_id, "%s", eid);
+        const char *name = "actions";
+        memcpy(&o.name[0], &name, sizeof name);
+        memcpy(&o.value[0], &lines, sizeof lines);
+        o.nfields = 1;
+        if (store_request_put(d->st, id, OUTBOX, eid, &o, OUTBOX_KEEP_US, err, sizeof err) < 0)
+            goto store_failed;
+        if (publish_lines(d, id, lines, arrived_us) < 0) goto done;
+        d->actions += n;
     }
-    event_clear(&ev);
     d->events++;
-    return 0;
+    rc = 0;
+    goto done;
+store_failed:
+    if (!d->redis_down) log_warnx("state store failed: %s; pausing consumption and retrying", err);
+    d->redis_down = 1;
+done:
+    free(lines);
+    event_clear(&ev);
+    return rc;
 }
 
 /* Waits until every message handed to the producer is delivered, producing
@@ -346,17 +458,28 @@ static int flush_all(daemon_t *d)
     int64_t start = mono_ms();
     for (;;) {
         rd_kafka_flush(d->producer, 500);
+        /* Failed deliveries are produced again; one that cannot even be
+         * queued stays in the list, so the batch's offsets are not stored. */
+        pending_t *again = NULL;
         while (d->failed) {
             pending_t *p = d->failed;
             d->failed = p->next;
-            produce(d, p->topic, p->key, p->klen, p->value, p->vlen, p->hdrs, 0);
+            if (produce(d, p->topic, p->key, p->klen, p->value, p->vlen, p->hdrs, 0) < 0) {
+                p->hdrs = NULL; /* destroyed by produce */
+                p->next = again;
+                again = p;
+                continue;
+            }
             free(p->topic);
             free(p->key);
             free(p->value);
             free(p);
         }
+        d->failed = again;
+        if (d->fatal) return -1;
         if (rd_kafka_outq_len(d->producer) == 0 && !d->failed) return 0;
         if (stop_requested && mono_ms() - start > 8000) return -1;
+        if (d->failed) usleep(100000);
     }
 }
 
@@ -421,7 +544,7 @@ static int retry_until_stored(daemon_t *d, batch_t *b, size_t i)
     long backoff = 100;
     pause_all(d, 1);
     for (;;) {
-        if (stop_requested || d->rebalanced) return -1;
+        if (stop_requested || d->rebalanced || d->fatal) return -1;
         int64_t until = mono_ms() + backoff;
         while (mono_ms() < until && !stop_requested && !d->rebalanced)
             poll_one(d, b, 50);
@@ -476,10 +599,11 @@ static void write_stats(daemon_t *d)
                             latency_quantile_ms(d, 0.50), "p99_ms", latency_quantile_ms(d, 0.99),
                             "max_ms", (double)d->lat_max_us / 1000.0);
     json_t *top = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:o}", "events", (json_int_t)d->events, "bad",
-        (json_int_t)d->bad, "unknown", (json_int_t)d->unknown, "actions", (json_int_t)d->actions,
-        "breaker_trips", (json_int_t)d->breaker, "delivery_errors", (json_int_t)d->delivery_errors,
-        "redis_down", d->redis_down, "action_latency", lat, "rules", rules);
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:o}", "events", (json_int_t)d->events,
+        "bad", (json_int_t)d->bad, "unknown", (json_int_t)d->unknown, "actions",
+        (json_int_t)d->actions, "breaker_trips", (json_int_t)d->breaker, "delivery_errors",
+        (json_int_t)d->delivery_errors, "republished", (json_int_t)d->republished, "redis_down",
+        d->redis_down, "action_latency", lat, "rules", rules);
     if (!top) return;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", d->cfg.stats_file);
@@ -572,11 +696,44 @@ static void reload(daemon_t *d)
     config_clear(&cfg);
 }
 
+/* After a rebalance in the middle of a batch: the offsets of the processed
+ * messages are stored where their partition is still ours, and each kept
+ * partition is rewound to its first unprocessed message (with cooperative
+ * assignment a kept partition's position is already past the batch). The
+ * messages of revoked partitions go to their new owner. */
+static void after_rebalance(daemon_t *d, const batch_t *b, size_t done, int delivered)
+{
+    rd_kafka_topic_partition_list_t *a = NULL, *seek = rd_kafka_topic_partition_list_new(8);
+    if (rd_kafka_assignment(d->consumer, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a) {
+        rd_kafka_topic_partition_list_destroy(seek);
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        rd_kafka_message_t *m = b->m[i];
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        if (!rd_kafka_topic_partition_list_find(a, topic, m->partition)) continue;
+        if (i < done) {
+            if (delivered) rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+        } else if (!rd_kafka_topic_partition_list_find(seek, topic, m->partition)) {
+            rd_kafka_topic_partition_list_add(seek, topic, m->partition)->offset = m->offset;
+        }
+    }
+    if (seek->cnt > 0) {
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(d->consumer, seek, 5000);
+        if (e) {
+            log_warnx("seek after rebalance: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(seek);
+    rd_kafka_topic_partition_list_destroy(a);
+}
+
 static void run_loop(daemon_t *d)
 {
     batch_t b = {0};
     int64_t last_stats = 0;
-    while (!stop_requested) {
+    while (!stop_requested && !d->fatal) {
         if (reload_requested) { /* between batches: atomically, or not at all */
             reload_requested = 0;
             reload(d);
@@ -585,9 +742,10 @@ static void run_loop(daemon_t *d)
             write_stats(d);
             last_stats = mono_ms();
         }
-        /* 1. A batch. */
+        /* 1. A batch. A rebalance while it fills is seen below. */
         int64_t deadline = 0;
-        while (b.n < (size_t)d->cfg.batch_size && !stop_requested) {
+        d->rebalanced = 0;
+        while (b.n < (size_t)d->cfg.batch_size && !stop_requested && !d->fatal) {
             int64_t now = mono_ms();
             int timeout = b.n == 0 ? 100 : (int)(deadline - now);
             if (b.n > 0 && timeout <= 0) break;
@@ -597,20 +755,23 @@ static void run_loop(daemon_t *d)
         }
         if (b.n == 0) continue;
         /* 2. In order; a store failure pauses and retries the same event. */
-        d->rebalanced = 0;
         size_t done = 0;
-        for (; done < b.n; done++) {
+        for (; done < b.n && !d->rebalanced && !d->fatal; done++)
             if (handle(d, b.m[done], b.arrived[done]) < 0 && retry_until_stored(d, &b, done) < 0)
                 break;
-            if (d->rebalanced) break;
-        }
         /* 3. Every effect delivered, then 4. the offsets. */
         int delivered = flush_all(d) == 0;
-        if (delivered && !d->rebalanced) store_offsets(&b, done);
+        if (d->rebalanced)
+            after_rebalance(d, &b, done, delivered);
+        else if (delivered)
+            store_offsets(&b, done);
         for (size_t i = 0; i < b.n; i++)
             rd_kafka_message_destroy(b.m[i]);
         b.n = 0;
     }
+    if (d->fatal)
+        log_errorx("stopping after a fatal producer error; nothing after the last "
+                   "delivered batch is committed");
     free(b.m);
     free(b.arrived);
 }

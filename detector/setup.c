@@ -10,12 +10,8 @@ int setup_load_diag(const char *conf_path, const char *rules_dir, config_t *cfg,
                     rules_diag_t *diag)
 {
     config_defaults(cfg);
+    /* config.c checks every key, log.level too, at its FILE:LINE:COL. */
     int bad = config_load_file(cfg, conf_path, diag) < 0;
-    if (strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
-        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
-        diag_plain(diag, "%s: log.level must be debug, info, warn or error", conf_path);
-        bad = 1;
-    }
     if (strpbrk(cfg->redis_prefix, "{}") || strlen(cfg->redis_prefix) > 64) {
         /* A brace would move every key's Redis Cluster hash tag. */
         diag_plain(diag, "%s: redis.prefix must be at most 64 characters without { or }",

@@ -12,7 +12,11 @@
  *   P{scope}:block[:AUTHENTICATOR]  block: hash rule, reason, since, expires, action_id
  *   P{scope}:activity               activity list, newest first
  *
- * The block and activity keys are part of contract/actions.md.
+ * The scope is %XX-escaped (see store_key); what follows the tag is written
+ * as it is. NAME and RULE come from the rule set, never from events, and
+ * REQUEST_ID and AUTHENTICATOR (event text) come last in their keys, so no
+ * two different pieces of state share a key. The block and activity keys
+ * are part of contract/actions.md.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -73,14 +77,21 @@ const char *store_prefix(const store_t *s)
     return s != NULL ? s->prefix : NULL;
 }
 
-/* --- Keys ------------------------------------------------------------- */
+/* --- Keys -------------------------------------------------------------
+ *
+ * Only the scope is escaped: a '}' in it would end the Redis Cluster hash
+ * tag early (and a '{' or '%' would make two scopes one key). What follows
+ * the tag is written as it is: braces there do not move the slot, and keys
+ * are binary-safe, so "P{ID}:block:AUTHENTICATOR_ID" is the contract's key
+ * for every authenticator id. */
 
 static int needs_escape(unsigned char c)
 {
     return c == '{' || c == '}' || c == '%' || c < 0x21 || c > 0x7e;
 }
 
-/* Appends str escaped at out (when out is not NULL); returns its length. */
+/* Appends the scope str escaped at out (when out is not NULL); returns its
+ * length. */
 static size_t escape(char *out, const char *str)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -120,8 +131,11 @@ static size_t key_write(const store_t *s, char *out, const char *scope, va_list 
         out[n + 1] = ':';
     }
     n += 2;
-    while ((part = va_arg(parts, const char *)) != NULL)
-        n += escape(out != NULL ? out + n : NULL, part);
+    while ((part = va_arg(parts, const char *)) != NULL) {
+        size_t l = strlen(part);
+        if (out != NULL) memcpy(out + n, part, l);
+        n += l;
+    }
     if (out != NULL) out[n] = '\0';
     return n;
 }
@@ -131,7 +145,7 @@ int store_key(const store_t *s, char *buf, size_t buflen, const char *scope, con
     size_t n;
 
     if (s == NULL || buf == NULL || scope == NULL || suffix == NULL) return -1;
-    n = s->prefix_len + 3 + escape(NULL, scope) + escape(NULL, suffix);
+    n = s->prefix_len + 3 + escape(NULL, scope) + strlen(suffix);
     if (n >= buflen || n > INT_MAX) return -1;
     n = s->prefix_len + 1;
     memcpy(buf, s->prefix, s->prefix_len);
@@ -139,7 +153,8 @@ int store_key(const store_t *s, char *buf, size_t buflen, const char *scope, con
     n += escape(buf + n, scope);
     buf[n++] = '}';
     buf[n++] = ':';
-    n += escape(buf + n, suffix);
+    memcpy(buf + n, suffix, strlen(suffix));
+    n += strlen(suffix);
     buf[n] = '\0';
     return (int)n;
 }

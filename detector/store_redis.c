@@ -214,7 +214,6 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
     int n = 0;
 
     if (ready(r, err, errlen) < 0) return -1;
-    (void)klen;
     (void)n;
     /* See store_impl.h: with ZADD_FROM_MAX, keep (max score - keep, ...]
      * and add no member already outside. */
@@ -233,7 +232,7 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
         "redis.call('PEXPIRE', KEYS[1], ARGV[5]) return 0";
     long long keep = min_score == INT64_MIN ? -1 : (long long)(score - min_score);
     redisReply *rep =
-        command(r, err, errlen, "EVAL %s 1 %s %lld %b %s %lld %lld %s", script, key,
+        command(r, err, errlen, "EVAL %s 1 %b %lld %b %s %lld %lld %s", script, key, klen,
                 (long long)score, member, strlen(member), (flags & ZADD_GT) ? "GT" : "NX", keep,
                 (long long)ttl_ms, (flags & ZADD_FROM_MAX) ? "1" : "0");
     if (rep == NULL) return -1;

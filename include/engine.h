@@ -126,6 +126,11 @@ typedef void (*engine_trace_fn)(void *ctx, const engine_trace_t *t);
  * borrowed and passed to every call. May change between events. */
 void engine_set_trace(engine_t *e, engine_trace_fn fn, void *ctx);
 
+/* Feeds the state of one event (counters, requests, resets and
+ * reactivations, known sets) without evaluating any rule: for an event
+ * delivered again whose actions were already decided. 0 or -1 as above. */
+int engine_feed(engine_t *e, const event_t *ev, char *err, size_t errlen);
+
 /* Statistics of rule i of the engine's rule set (borrowed). */
 const engine_rule_stats_t *engine_rule_stats(const engine_t *e, size_t i);
 /* Copies the statistics of old's rules (borrowed) into e's rules of the same

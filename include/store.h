@@ -63,10 +63,13 @@ void store_free(store_t *s);
  * SELECT set again). The memory store returns 0. */
 int store_reconnect(store_t *s, char *err, size_t errlen);
 
-/* Builds "PREFIX{SCOPE}:SUFFIX" into buf. Characters of scope and suffix
- * that could end a hash tag or confuse a reader ('{', '}', '%', bytes below
- * 0x21 or above 0x7e) are written as %XX. Returns the length, or -1 when buf
- * is too small. */
+/* Builds "PREFIX{SCOPE}:SUFFIX" into buf. Characters of the scope that
+ * could end the hash tag or confuse a reader ('{', '}', '%', bytes below
+ * 0x21 or above 0x7e) are written as %XX; the suffix is written as it is
+ * (after the tag, braces do not change the slot, and keys are binary-safe),
+ * so an authenticator block is "PREFIX{ID}:block:AUTHENTICATOR_ID" exactly
+ * as contract/actions.md says. Returns the length, or -1 when buf is too
+ * small. */
 int store_key(const store_t *s, char *buf, size_t buflen, const char *scope, const char *suffix);
 const char *store_prefix(const store_t *s);
 

@@ -136,6 +136,12 @@ rule_expr_t *parser_value(parser_t *p)
     rule_expr_t *e;
     switch (p->tok.kind) {
     case TOK_STRING:
+        /* Shown by explanations; an event's text is valid UTF-8 anyway. */
+        if (!parser_text_ok(p->tok.str, p->tok.slen)) {
+            parser_error(p, at.line, at.col,
+                         "a string must be valid UTF-8 without control characters");
+            return NULL;
+        }
         e = node(EX_LITERAL, &at);
         if (!e) return NULL;
         e->type = T_STR;

@@ -1,5 +1,7 @@
 /* lexer.c - tokens of the rule language and its diagnostics. */
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +24,88 @@ static void diag_append(rules_diag_t *d, const char *s, size_t n)
     d->text[d->len] = '\0';
 }
 
+size_t lexer_utf8_len(const char *str, size_t n, uint32_t *cp)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF; /* range of the second byte */
+    size_t len;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+        *cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        *cp = c & 0x0Fu;
+        if (c == 0xE0) lo = 0xA0; /* no overlong forms */
+        if (c == 0xED) hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        *cp = c & 0x07u;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F; /* nothing above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        *cp = *cp << 6 | (s[i] & 0x3Fu);
+    }
+    return len;
+}
+
+/* Appends the formatted text, however long. */
+static void diag_vappend(rules_diag_t *d, const char *fmt, va_list ap)
+{
+    char buf[512];
+    va_list aq;
+    va_copy(aq, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, aq);
+    va_end(aq);
+    if (n < 0) return;
+    if ((size_t)n < sizeof buf) {
+        diag_append(d, buf, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) return;
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    diag_append(d, big, (size_t)n);
+    free(big);
+}
+
+/* Appends n bytes of a source line, each byte that is not printable text
+ * (control characters other than tab, bytes that are not UTF-8) as '?':
+ * a rule file cannot drive the terminal, and the caret below stays under
+ * its byte. */
+static void diag_append_line(rules_diag_t *d, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = lexer_utf8_len(s + i, n - i, &cp);
+        if (l == 0 || (cp < 0x20 && cp != '\t') || (cp >= 0x7F && cp <= 0x9F)) {
+            for (size_t k = 0; k < (l ? l : 1); k++)
+                diag_append(d, "?", 1);
+            i += l ? l : 1;
+            continue;
+        }
+        diag_append(d, s + i, l);
+        i += l;
+    }
+}
+
 void diag_vat(rules_diag_t *d, const char *src, const char *name, int line, int col,
               const char *fmt, va_list ap)
 {
-    char msg[1024];
-    int n = snprintf(msg, sizeof msg, "%s:%d:%d: ", name, line, col);
-    if (n < 0) return;
-    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
-    diag_append(d, msg, strlen(msg));
+    /* Built piece by piece: a file name or a message of any length. */
+    char at[48];
+    if (name) diag_append(d, name, strlen(name));
+    snprintf(at, sizeof at, ":%d:%d: ", line, col);
+    diag_append(d, at, strlen(at));
+    diag_vappend(d, fmt, ap);
     diag_append(d, "\n", 1);
     /* The offending line, then a caret under the column. */
     if (src && line > 0) {
@@ -40,7 +116,7 @@ void diag_vat(rules_diag_t *d, const char *src, const char *name, int line, int 
         while (*e && *e != '\n')
             e++;
         diag_append(d, "    ", 4);
-        diag_append(d, p, (size_t)(e - p));
+        diag_append_line(d, p, (size_t)(e - p));
         diag_append(d, "\n    ", 5);
         for (int i = 1; i < col && p + i - 1 < e; i++)
             diag_append(d, p[i - 1] == '\t' ? "\t" : " ", 1);
@@ -60,12 +136,10 @@ void diag_at(rules_diag_t *d, const char *src, const char *name, int line, int c
 
 void diag_plain(rules_diag_t *d, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    diag_vappend(d, fmt, ap);
     va_end(ap);
-    diag_append(d, msg, strlen(msg));
     diag_append(d, "\n", 1);
     d->count++;
 }

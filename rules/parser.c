@@ -202,6 +202,17 @@ int parser_duration(parser_t *p, const char *what, int64_t min, int64_t max, int
 }
 
 /* Skips to the next top-level keyword after an error. Consumes an "end". */
+int parser_text_ok(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = lexer_utf8_len(s + i, len - i, &cp);
+        if (n == 0 || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) return 0;
+        i += n;
+    }
+    return 1;
+}
+
 static void resync(parser_t *p)
 {
     while (p->tok.kind != TOK_EOF) {
@@ -505,6 +516,11 @@ static int parse_rule(parser_t *p)
             if (p->tok.slen == 0 || p->tok.slen > 300) {
                 parser_error(p, p->tok.line, p->tok.col,
                              "a reason must be between 1 and 300 characters");
+                goto fail;
+            }
+            if (!parser_text_ok(p->tok.str, p->tok.slen)) {
+                parser_error(p, p->tok.line, p->tok.col,
+                             "a reason must be valid UTF-8 without control characters");
                 goto fail;
             }
             free(r.reason);

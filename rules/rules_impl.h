@@ -58,6 +58,10 @@ void lexer_next(lexer_t *lx, token_t *tok);
  * its start and length, and moves the lexer to the end of the line. */
 const char *lexer_rest_of_line(lexer_t *lx, size_t *len);
 
+/* Length of the valid UTF-8 sequence at s (n bytes at most) with its code
+ * point in *cp, or 0 when the bytes there are not valid UTF-8. */
+size_t lexer_utf8_len(const char *s, size_t n, uint32_t *cp);
+
 /* Duration parsing: "10m" -> microseconds; -1 on a bad unit, -2 when too long. */
 int64_t rules_duration_parse(const char *s, size_t len);
 
@@ -126,6 +130,10 @@ int parser_type(parser_t *p, event_type_t *out);
 int parser_check_field(parser_t *p, const token_t *at, event_field_t f, event_type_t t);
 int parser_field(parser_t *p, event_type_t t, event_field_t *out);
 int parser_duration(parser_t *p, const char *what, int64_t min, int64_t max, int64_t *out);
+/* 1 when the len bytes at s are valid UTF-8 without control characters
+ * (U+0000-U+001F, U+007F-U+009F): text fit for an action, a log line or a
+ * terminal. */
+int parser_text_ok(const char *s, size_t len);
 rule_expr_t *parser_cond(parser_t *p);
 rule_expr_t *parser_value(parser_t *p);
 

@@ -148,6 +148,11 @@ wait_actions() {
         --idle-ms 60000 --timeout-ms 120000 >"$2" 2>>"$WORK/consume.log"
 }
 
+# rule_stat RULE FIELD: a rule's figure in the daemon's statistics file.
+rule_stat() {
+    grep -A16 "\"rule\": \"$1\"" "$WORK/stats-detector.json" | sed -n "s/^ *\"$2\": \([0-9.]*\),*$/\1/p" | head -1
+}
+
 check() {
     local name=$1
     shift

@@ -17,10 +17,12 @@ BUILD=${1:-build}
     echo '{"event_id":"b-6","ts":"2026-11-05T10:00:00Z","type":"login.started","identity":"id-x","request_id":"r","x":[[[[[[[[1]]]]]]]]}'
     echo '{"event_id":"b-7","ts":"2026-11-05T10:00:00Z","type":"login.started","identity":"id-x","request_id":"r","user_agent":"a\u0000b"}'
     echo '{"event_id":"u-1","ts":"2026-11-05T10:00:00Z","type":"passkey.created","identity":"id-x"}'
+    # 1.5 MB: over the size limit, and over what one Kafka message may carry.
+    head -c 1500000 /dev/zero | tr '\0' 'x'; echo
     tail -n +251 "$WORK/good.jsonl"
 } >"$WORK/stream.jsonl"
 "$DET" replay -c "$ROOT/config/detector.conf" "$WORK/stream.jsonl" >"$WORK/replay.jsonl" 2>"$WORK/replay.err"
-check "replay reports 8 bad events and 1 unknown type" grep -q "(500 valid, 8 bad, 1 unknown type)" "$WORK/replay.err"
+check "replay reports 9 bad events and 1 unknown type" grep -q "(500 valid, 9 bad, 1 unknown type)" "$WORK/replay.err"
 
 start_redis
 start_kafka 1
@@ -29,11 +31,14 @@ start_detector "$WORK/detector.conf" "$WORK/detector.log"
 produce auth.events "$WORK/stream.jsonl"
 wait_actions "$(wc -l <"$WORK/replay.jsonl")" "$WORK/live.jsonl"
 check "the valid events were all processed (actions equal replay's)" cmp -s "$WORK/replay.jsonl" "$WORK/live.jsonl"
-"$KTOOL" consume -b "$BOOTSTRAP" -t auth.events.dlq --from-beginning --count 8 --idle-ms 10000 \
+"$KTOOL" consume -b "$BOOTSTRAP" -t auth.events.dlq --from-beginning --count 9 --idle-ms 10000 \
     --timeout-ms 60000 --format json >"$WORK/dlq.jsonl" 2>>"$WORK/consume.log"
-check "8 messages in the dead-letter topic" test "$(wc -l <"$WORK/dlq.jsonl")" -eq 8
-check "each carries source.topic" test "$(grep -c '"source.topic":"auth.events"' "$WORK/dlq.jsonl")" -eq 8
-check "each carries source.partition and source.offset" test "$(grep -c '"source.partition":"0","source.offset":"[0-9]*"' "$WORK/dlq.jsonl")" -eq 8
+check "9 messages in the dead-letter topic" test "$(wc -l <"$WORK/dlq.jsonl")" -eq 9
+check "each carries source.topic" test "$(grep -c '"source.topic":"auth.events"' "$WORK/dlq.jsonl")" -eq 9
+check "each carries source.partition and source.offset" test "$(grep -c '"source.partition":"0","source.offset":"[0-9]*"' "$WORK/dlq.jsonl")" -eq 9
+check "the 1.5 MB event is cut to 512 KiB, and its headers say so" \
+    grep -q '"reason":"event is 1500000 bytes, over the 64 KiB limit","original.size":"1500000","truncated":"true"' "$WORK/dlq.jsonl"
+check "its first 512 KiB are kept" test "$(grep -o 'xxxxxxxx*' "$WORK/dlq.jsonl" | awk '{ print length }' | sort -n | tail -1)" -eq 524288
 check "the not-JSON line kept its bytes" grep -q '"value":"this is not json"' "$WORK/dlq.jsonl"
 check "offset of the first bad event is 250" grep -q '"source.offset":"250"' "$WORK/dlq.jsonl"
 for r in 'invalid JSON' 'missing required field \\"request_id\\" for type login.started' \
@@ -43,5 +48,5 @@ for r in 'invalid JSON' 'missing required field \\"request_id\\" for type login.
     check "reason: $r" grep -q "\"reason\":\"$r" "$WORK/dlq.jsonl"
 done
 stop_detector TERM
-check "the daemon counted 8 bad and 1 unknown" grep -q "8 bad, 1 unknown type" "$WORK/detector.log"
+check "the daemon counted 9 bad and 1 unknown" grep -q "9 bad, 1 unknown type" "$WORK/detector.log"
 finish

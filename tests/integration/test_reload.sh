@@ -52,7 +52,6 @@ check "the broken rule never ran" test "$(grep -c '"rule":"broken"' "$WORK/out.j
 check "the daemon is still running" kill -0 "$DETECTOR_PID"
 stop_detector TERM
 # 4 + 1 + 5 login.started evaluated by login-burst across two reloads.
-check "per-rule statistics carried over the reload" \
-    grep -A4 '"rule": "login-burst"' "$WORK/stats-detector.json" | grep -q '"evaluated": 8'
+check "per-rule statistics carried over the reload" test "$(rule_stat login-burst evaluated)" = 8
 
 finish

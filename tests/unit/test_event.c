@@ -531,34 +531,91 @@ static void test_event_id_length(void **state)
     event_clear(&ev);
     free(id);
 
-    /* The same limits for the other ids. */
+    /* The same limits for device_id, the contract's other id of 1-128
+     * characters. */
     check_bad(with_common("identity.unblocked", "\"device_id\":\"\""),
               "field \"device_id\" must be 1-128 characters long, not 0");
-    id = repeat("r", 129);
-    snprintf(json, sizeof json, "\"request_id\":\"%s\",\"authenticator_id\":\"a\"", id);
-    check_bad(with_common("login.approved", json),
-              "field \"request_id\" must be 1-128 characters long, not 129");
-    snprintf(json, sizeof json, "\"request_id\":\"r\",\"authenticator_id\":\"%s\"", id);
-    check_bad(with_common("login.approved", json),
-              "field \"authenticator_id\" must be 1-128 characters long, not 129");
+    id = repeat("d", 129);
+    snprintf(json, sizeof json, "\"device_id\":\"%s\"", id);
+    check_bad(with_common("identity.unblocked", json),
+              "field \"device_id\" must be 1-128 characters long, not 129");
     free(id);
 }
 
-static void test_text_length(void **state)
+/* An event of type with the extra fields (a printf format with one %s for
+ * value); caller frees. */
+static char *event_with(const char *type, const char *fmt, const char *value)
 {
-    char *reason = repeat("r", 1025);
-    char *extra = malloc(1200);
+    size_t n = strlen(fmt) + strlen(value) + 256;
+    char *extra = malloc(n), *json = malloc(n + 256);
+
+    assert_non_null(extra);
+    assert_non_null(json);
+    snprintf(extra, n, fmt, value);
+    snprintf(json, n + 256, "{" COMMON ",\"type\":\"%s\",%s}", type, extra);
+    free(extra);
+    return json;
+}
+
+/* The contract limits only event_id, device_id and user_agent (and the
+ * message to 64 KiB): request_id, authenticator_id, reason,
+ * service_provider, old_user_id and new_user_id may be of any length, and
+ * empty. Their type is still checked. */
+static void test_unlimited_strings(void **state)
+{
+    static const struct {
+        const char *type, *fmt;
+        event_field_t field;
+    } cases[] = {
+        {"login.approved", "\"request_id\":\"%s\",\"authenticator_id\":\"a\"", FIELD_REQUEST_ID},
+        {"login.approved", "\"request_id\":\"r\",\"authenticator_id\":\"%s\"",
+         FIELD_AUTHENTICATOR_ID},
+        {"login.started", "\"request_id\":\"r\",\"service_provider\":\"%s\"",
+         FIELD_SERVICE_PROVIDER},
+        {"identity.blocked", "\"reason\":\"%s\"", FIELD_REASON},
+        {"login.failed", "\"reason\":\"%s\"", FIELD_REASON},
+        {"userid.changed", "\"old_user_id\":\"%s\"", FIELD_OLD_USER_ID},
+        {"userid.changed", "\"new_user_id\":\"%s\"", FIELD_NEW_USER_ID},
+    };
+    /* 129 and 1025 characters were refused; 600 four-byte characters are
+     * 2400 bytes. */
+    char *values[] = {repeat("x", 129), repeat("x", 1025), repeat("\xf0\x9f\x94\x91", 600),
+                      repeat("y", 20000), repeat("", 1)};
+    event_t ev;
 
     (void)state;
-    assert_non_null(extra);
-    snprintf(extra, 1200, "\"reason\":\"%s\"", reason);
-    check_bad(with_common("identity.blocked", extra),
-              "field \"reason\" must be at most 1024 characters long, not 1025");
-    snprintf(extra, 1200, "\"request_id\":\"r\",\"service_provider\":\"%s\"", reason);
-    check_bad(with_common("login.started", extra),
-              "field \"service_provider\" must be at most 1024 characters long, not 1025");
-    free(reason);
-    free(extra);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+            char *json = event_with(cases[c].type, cases[c].fmt, values[v]);
+            check_ok(json, event_type_from_name(cases[c].type), &ev);
+            assert_int_equal(ev.len[cases[c].field], strlen(values[v]));
+            assert_string_equal(ev.str[cases[c].field], values[v]);
+            event_clear(&ev);
+            free(json);
+        }
+    for (size_t v = 0; v < sizeof values / sizeof values[0]; v++)
+        free(values[v]);
+
+    /* Only the whole message is limited. */
+    char *big = repeat("z", EVENT_MAX_BYTES);
+    char *json = event_with("identity.blocked", "\"reason\":\"%s\"", big);
+    char want[64];
+    snprintf(want, sizeof want, "event is %zu bytes, over the 64 KiB limit", strlen(json));
+    check_bad(json, want);
+    free(json);
+    free(big);
+
+    /* The types are still checked. */
+    check_bad(with_common("login.approved", "\"request_id\":7,\"authenticator_id\":\"a\""),
+              "field \"request_id\" must be a string");
+    check_bad(with_common("login.approved", "\"request_id\":\"r\",\"authenticator_id\":[]"),
+              "field \"authenticator_id\" must be a string");
+    check_bad(with_common("identity.blocked", "\"reason\":true"),
+              "field \"reason\" must be a string");
+    check_bad(with_common("userid.changed", "\"old_user_id\":{}"),
+              "field \"old_user_id\" must be a string");
+    check_bad(with_common("login.started", "\"request_id\":\"r\",\"service_provider\":1.5"),
+              "field \"service_provider\" must be a string");
 }
 
 static void test_invalid_utf8(void **state)
@@ -991,7 +1048,7 @@ int main(void)
         cmocka_unit_test(test_bad_authenticator_type),
         cmocka_unit_test(test_user_agent_length),
         cmocka_unit_test(test_event_id_length),
-        cmocka_unit_test(test_text_length),
+        cmocka_unit_test(test_unlimited_strings),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_nul_in_string),
         cmocka_unit_test(test_unlisted_fields),

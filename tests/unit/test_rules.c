@@ -1648,6 +1648,77 @@ static void test_load_dir_empty_is_error(void **state)
     assert_true(other_ok);
 }
 
+/* A reason is published to the person: valid UTF-8 without control
+ * characters, or refused at load (it used to load, and every action of the
+ * rule was published without its reason). A string in a condition too. */
+static void test_reason_must_be_text(void **state)
+{
+    struct fx *f = *state;
+    static const char *const bad[] = {
+        "Caf\xe9",                                                    /* Latin-1, not UTF-8 */
+        "cut \xe2\x82",                                               /* a character cut short */
+        "over \xc0\xaf",                                              /* an overlong '/' */
+        "sur \xed\xa0\x80",                                           /* a surrogate */
+        "tab\there",        "esc \x1b[2J", "del \x7f", "c1 \xc2\x85", /* U+0085, a C1 control */
+    };
+    char text[256];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text,
+                 "rule r\n  on login.started\n  action alert\n  severity low\n"
+                 "  reason \"%s\"\nend\n",
+                 bad[i]);
+        bad_at(f, text, 5, 10, "a reason must be valid UTF-8 without control characters\n");
+    }
+    load_ok(f, "rule r\n  on login.started\n  action alert\n  severity low\n"
+               "  reason \"Caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x94\x91 \\\" \\\\\"\nend\n");
+    assert_string_equal(ruleset_rule(f->rs, 0)->reason,
+                        "Caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x94\x91 \" \\");
+    bad_at(f, RULE("login.started", "user_agent == \"a\x1b]0;x\x07\""), 3, 22,
+           "a string must be valid UTF-8 without control characters\n");
+    /* The line shown under the message is safe to print too: each byte that
+     * is not text is a '?', so the caret stays under its column. */
+    assert_non_null(strstr(f->diag.text, "      when user_agent == \"a?]0;x?\"\n"
+                                         "                         ^\n"));
+    bad_at(f, RULE("login.started", "user_agent in [\"ok\", \"b\xff\"]"), 3, 29,
+           "a string must be valid UTF-8 without control characters\n");
+}
+
+/* A diagnostic is built whatever the length of the file name (a name over
+ * 1 KB overflowed the stack buffer of the message). */
+static void test_diag_long_file_name(void **state)
+{
+    struct fx *f = *state;
+    static const size_t lengths[] = {1000, 1020, 1023, 1024, 1200, 5000};
+    for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+        size_t n = lengths[k];
+        char *name = malloc(n + 1);
+        assert_non_null(name);
+        memset(name, 'd', n);
+        memcpy(name + n - 6, ".rules", 6);
+        name[n] = '\0';
+        reset(f);
+        f->rs = rules_load_string(RULE("login.started", "nope == 1"), name, &f->diag);
+        assert_null(f->rs);
+        assert_int_equal(f->diag.count, 1);
+        assert_non_null(f->diag.text);
+        assert_int_equal(strncmp(f->diag.text, name, n), 0);
+        assert_string_equal(f->diag.text + n, ":3:8: unknown field \"nope\"\n"
+                                              "      when nope == 1\n"
+                                              "           ^\n");
+        free(name);
+    }
+    /* A long message, too (a long regular expression error quotes none, but
+     * a plain message may carry a long path). */
+    reset(f);
+    char *path = malloc(3001);
+    assert_non_null(path);
+    memset(path, 'p', 3000);
+    path[3000] = '\0';
+    diag_plain(&f->diag, "%s: cannot open", path);
+    assert_int_equal(strlen(f->diag.text), 3000 + strlen(": cannot open\n"));
+    free(path);
+}
+
 /* ---- defects still open: the correct behaviour ----
  *
  * These fail until rules/ is fixed; each comment says what happens now. */
@@ -1798,6 +1869,8 @@ int main(void)
         T(test_duration_format_whole_units),
         T(test_counter_name_from_filter_tokens),
         T(test_load_dir_empty_is_error),
+        T(test_reason_must_be_text),
+        T(test_diag_long_file_name),
         /* Defects still open. */
         T(test_lexer_error_hides_no_later_error),
         T(test_duration_without_action_one_error),

@@ -594,6 +594,39 @@ static void test_block(void **state)
     OK(store_block_get(F->s, "id-1", "app-1", &found, &got, ERR));
     assert_int_equal(found, 0);
     OK(store_block_clear(F->s, "id-1", "app-1", ERR)); /* absent: fine */
+
+    /* Authenticator ids with spaces, '%', braces, non-ASCII, of any length:
+     * each its own block, none of them the identity's. */
+    {
+        static const char *const ids[] = {
+            "app \xc3\xa9 1", "app%20\xc3\xa9%201", "}", "{", "%7D", ""};
+        char *longid = malloc(4001);
+        assert_non_null(longid);
+        memset(longid, 'a', 4000);
+        longid[4000] = '\0';
+        for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+            make_block(&b, ids[i][0] ? ids[i] : "empty", T0 + (int64_t)i, 0);
+            OK(store_block_set(F->s, "id-1", ids[i], &b, ERR));
+        }
+        make_block(&b, "long", T0, 0);
+        OK(store_block_set(F->s, "id-1", longid, &b, ERR));
+        for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+            OK(store_block_get(F->s, "id-1", ids[i], &found, &got, ERR));
+            assert_int_equal(found, 1);
+            assert_string_equal(got.rule, ids[i][0] ? ids[i] : "empty");
+        }
+        OK(store_block_get(F->s, "id-1", longid, &found, &got, ERR));
+        assert_int_equal(found, 1);
+        assert_string_equal(got.rule, "long");
+        OK(store_block_get(F->s, "id-1", NULL, &found, &got, ERR));
+        assert_int_equal(found, 0);
+        OK(store_block_clear(F->s, "id-1", "}", ERR));
+        OK(store_block_get(F->s, "id-1", "}", &found, &got, ERR));
+        assert_int_equal(found, 0);
+        OK(store_block_get(F->s, "id-1", "%7D", &found, &got, ERR));
+        assert_int_equal(found, 1);
+        free(longid);
+    }
 }
 
 /* --- Activity list and breaker ---------------------------------------------------------- */
@@ -646,8 +679,21 @@ static void test_key_escaping(void **state)
     check_key(F->s, "id-1", "activity", "t:{id-1}:activity");
     check_key(F->s, "{victim}", "block", "t:{%7Bvictim%7D}:block");
     check_key(F->s, "a\r\nb", "x", "t:{a%0D%0Ab}:x");
-    check_key(F->s, "100%", "a b", "t:{100%25}:a%20b");
-    check_key(F->s, "\x7f\xc3\xa9\x01", "w:x}y{", "t:{%7F%C3%A9%01}:w:x%7Dy%7B");
+    /* Only the scope is escaped: after the tag, braces do not change the
+     * slot and keys are binary-safe. */
+    check_key(F->s, "100%", "a b", "t:{100%25}:a b");
+    check_key(F->s, "\x7f\xc3\xa9\x01", "w:x}y{", "t:{%7F%C3%A9%01}:w:x}y{");
+    check_key(F->s, "id-1", "block:app \xc3\xa9 1", "t:{id-1}:block:app \xc3\xa9 1");
+    check_key(F->s, "id-1", "block:%7D{}%", "t:{id-1}:block:%7D{}%");
+    /* Redis Cluster hashes the text between the first '{' and the first '}'
+     * after it: still the scope, whatever the suffix holds. */
+    {
+        char key[128];
+        assert_true(store_key(F->s, key, sizeof key, "id-1", "block:}{x} \xf0\x9f\x94\x91") > 0);
+        const char *open = strchr(key, '{'), *close = strchr(open, '}');
+        assert_int_equal(close - open - 1, 4);
+        assert_memory_equal(open + 1, "id-1", 4);
+    }
     check_key(F->s, "ip=203.0.113.7", "d:ips", "t:{ip=203.0.113.7}:d:ips");
     check_key(F->s, "", "", "t:{}:");
     /* exactly enough room, and one byte less */
@@ -656,6 +702,9 @@ static void test_key_escaping(void **state)
     assert_int_equal(store_key(F->s, buf, 9, "{", "x"), -1);
     assert_int_equal(store_key(F->s, buf, 10, "{", "x"), 9);
     assert_string_equal(buf, "t:{%7B}:x");
+    assert_int_equal(store_key(F->s, buf, 8, "x", "{}"), -1);
+    assert_int_equal(store_key(F->s, buf, 9, "x", "{}"), 8);
+    assert_string_equal(buf, "t:{x}:{}");
     assert_int_equal(store_key(F->s, buf, 0, "id-1", "x"), -1);
     assert_int_equal(store_key(F->s, buf, sizeof buf, NULL, "x"), -1);
 }
@@ -825,6 +874,14 @@ static void test_redis_keys(void **state)
     assert_hfield("t:{id-1}:block:app-1", "expires", "");
     OK(store_activity_push(F->s, "{victim}\r\n", "x", 100, ERR));
     assert_type("t:{%7Bvictim%7D%0D%0A}:activity", "list");
+    /* The contract's key of an authenticator block, for any id: the id is
+     * written as it is after the tag. */
+    make_block(&b, "R3", T0, 0);
+    OK(store_block_set(F->s, "id-1", "app \xc3\xa9 1", &b, ERR));
+    assert_type("t:{id-1}:block:app \xc3\xa9 1", "hash");
+    assert_hfield("t:{id-1}:block:app \xc3\xa9 1", "rule", "R3");
+    OK(store_block_set(F->s, "id-1", "100% {x} \xf0\x9f\x94\x91", &b, ERR));
+    assert_type("t:{id-1}:block:100% {x} \xf0\x9f\x94\x91", "hash");
 
     OK(store_window_add(F->s, "id-1", "logins", "e1", T0 + 1, 3600 * SEC, ERR));
     assert_type("t:{id-1}:w:logins", "zset");
