@@ -981,6 +981,8 @@ int engine_process(engine_t *e, const event_t *ev, const action_t **actions, siz
         st->eval_ns += (uint64_t)(now_ns() - t0);
     }
     if (feed_sets(e, ev) < 0) goto fail;
+    /* Every write of the event is in the store before it counts as done. */
+    if (store_flush(e->st, err, errlen) < 0) goto fail;
     clear_requests(e);
     *actions = e->actions;
     *n = e->nactions;

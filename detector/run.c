@@ -433,7 +433,8 @@ static int handle(daemon_t *d, const rd_kafka_message_t *m, int64_t arrived_us)
         memcpy(&o.name[0], &name, sizeof name);
         memcpy(&o.value[0], &lines, sizeof lines);
         o.nfields = 1;
-        if (store_request_put(d->st, id, OUTBOX, eid, &o, OUTBOX_KEEP_US, err, sizeof err) < 0)
+        if (store_request_put(d->st, id, OUTBOX, eid, &o, OUTBOX_KEEP_US, err, sizeof err) < 0 ||
+            store_flush(d->st, err, sizeof err) < 0)
             goto store_failed;
         if (publish_lines(d, id, lines, arrived_us) < 0) goto done;
         d->actions += n;

@@ -850,3 +850,8 @@ int store_activity_get(store_t *s, const char *scope, size_t max, char ***entrie
     key_done(&kb);
     return rc;
 }
+
+int store_flush(store_t *s, char *err, size_t errlen)
+{
+    return s->ops->flush(s, err, errlen);
+}

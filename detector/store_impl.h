@@ -83,6 +83,9 @@ struct store_ops {
     /* LRANGE key 0 max-1 (max >= 1); results as for zrange. */
     int (*lrange)(store_t *s, const char *key, size_t max, char ***entries, size_t *n, char *err,
                   size_t errlen);
+    /* Waits for every write sent so far and checks it (writes may be
+     * pipelined: see store_redis.c). */
+    int (*flush)(store_t *s, char *err, size_t errlen);
 };
 
 /* The part common to every store. Implementations embed it as their first

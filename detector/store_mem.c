@@ -725,6 +725,14 @@ static void mem_destroy(store_t *s)
     free(m);
 }
 
+static int mem_flush(store_t *s, char *err, size_t errlen)
+{
+    (void)s;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
 static const struct store_ops mem_ops = {
     .destroy = mem_destroy,
     .reconnect = mem_reconnect,
@@ -739,6 +747,7 @@ static const struct store_ops mem_ops = {
     .del = mem_del,
     .lpush_unique = mem_lpush_unique,
     .lrange = mem_lrange,
+    .flush = mem_flush,
 };
 
 store_t *store_mem_new(const char *prefix)

@@ -32,11 +32,27 @@ struct store_redis {
     char *password;
     int db;
     int timeout_ms;
-    int broken;        /* c is unusable until a reconnect succeeds */
-    char lasterr[160]; /* why */
+    int broken;                      /* c is unusable until a reconnect succeeds */
+    char lasterr[160];               /* why */
+    int deferred;                    /* replies of writes sent and not read yet */
+    char sha_zadd[41], sha_push[41]; /* the scripts, loaded at connect */
 };
 
 /* LPUSH unless the same entry is in the list already, then cap it. */
+static const char zadd_script[] =
+    "local s = tonumber(ARGV[1]) local keep = tonumber(ARGV[4]) "
+    "if keep >= 0 then "
+    "  local m = s "
+    "  if ARGV[6] == '1' then "
+    "    local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES') "
+    "    if top[2] and tonumber(top[2]) > m then m = tonumber(top[2]) end "
+    "  end "
+    "  local floor = m - keep "
+    "  if s >= floor then redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1], ARGV[2]) end "
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', floor)) "
+    "else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1], ARGV[2]) end "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[5]) return 0";
+
 static const char push_script[] =
     "if not redis.call('LPOS', KEYS[1], ARGV[1]) then\n"
     "  redis.call('LPUSH', KEYS[1], ARGV[1])\n"
@@ -114,6 +130,15 @@ static int collect(struct store_redis *r, int n, redisReply **last, char *err, s
     return rc;
 }
 
+/* Reads the replies of the writes sent so far. */
+static int drain(struct store_redis *r, char *err, size_t errlen)
+{
+    int n = r->deferred;
+    if (n == 0) return 0;
+    r->deferred = 0;
+    return collect(r, n, NULL, err, errlen);
+}
+
 static int append(struct store_redis *r, char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -132,7 +157,7 @@ static redisReply *command(struct store_redis *r, char *err, size_t errlen, cons
     va_list ap;
     int rc;
 
-    if (ready(r, err, errlen) < 0) return NULL;
+    if (ready(r, err, errlen) < 0 || drain(r, err, errlen) < 0) return NULL;
     va_start(ap, fmt);
     rc = redisvAppendCommand(r->c, fmt, ap);
     va_end(ap);
@@ -142,6 +167,23 @@ static redisReply *command(struct store_redis *r, char *err, size_t errlen, cons
     }
     if (collect(r, 1, &rep, err, errlen) < 0) return NULL;
     return rep;
+}
+
+/* Sends a write without waiting for its reply: writes are pipelined, and
+ * their replies read and checked before the next read and at flush, so a
+ * reader always sees them and an error always surfaces. */
+static int write_cmd(struct store_redis *r, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    if (ready(r, err, errlen) < 0) return -1;
+    va_start(ap, fmt);
+    rc = redisvAppendCommand(r->c, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) return io_fail(r, err, errlen);
+    r->deferred++;
+    return 0;
 }
 
 static int unexpected(redisReply *rep, char *err, size_t errlen)
@@ -210,35 +252,12 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
                       int64_t min_score, int64_t ttl_ms, char *err, size_t errlen)
 {
     struct store_redis *r = (struct store_redis *)s;
-    size_t klen = strlen(key);
-    int n = 0;
-
-    if (ready(r, err, errlen) < 0) return -1;
-    (void)n;
-    /* See store_impl.h: with ZADD_FROM_MAX, keep (max score - keep, ...]
-     * and add no member already outside. */
-    static const char script[] =
-        "local s = tonumber(ARGV[1]) local keep = tonumber(ARGV[4]) "
-        "if keep >= 0 then "
-        "  local m = s "
-        "  if ARGV[6] == '1' then "
-        "    local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES') "
-        "    if top[2] and tonumber(top[2]) > m then m = tonumber(top[2]) end "
-        "  end "
-        "  local floor = m - keep "
-        "  if s >= floor then redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1], ARGV[2]) end "
-        "  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', floor)) "
-        "else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1], ARGV[2]) end "
-        "redis.call('PEXPIRE', KEYS[1], ARGV[5]) return 0";
     long long keep = min_score == INT64_MIN ? -1 : (long long)(score - min_score);
-    redisReply *rep =
-        command(r, err, errlen, "EVAL %s 1 %b %lld %b %s %lld %lld %s", script, key, klen,
-                (long long)score, member, strlen(member), (flags & ZADD_GT) ? "GT" : "NX", keep,
-                (long long)ttl_ms, (flags & ZADD_FROM_MAX) ? "1" : "0");
-    if (rep == NULL) return -1;
-    if (rep->type == REDIS_REPLY_ERROR) return unexpected(rep, err, errlen);
-    freeReplyObject(rep);
-    return 0;
+
+    return write_cmd(r, err, errlen, "EVALSHA %s 1 %b %lld %b %s %lld %lld %s", r->sha_zadd, key,
+                     strlen(key), (long long)score, member, strlen(member),
+                     (flags & ZADD_GT) ? "GT" : "NX", keep, (long long)ttl_ms,
+                     (flags & ZADD_FROM_MAX) ? "1" : "0");
 }
 
 static int redis_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count, char *err,
@@ -335,7 +354,8 @@ static int redis_hreplace(store_t *s, const char *key, const struct store_field 
     }
     if (append(r, err, errlen, "EXEC") < 0) goto done;
     n++;
-    rc = collect(r, n, NULL, err, errlen);
+    r->deferred += n; /* a write: its replies are read with the next read */
+    rc = 0;
 done:
     free(argv);
     free(lens);
@@ -383,12 +403,8 @@ static int string_out(redisReply *rep, int *found, char *buf, size_t buflen, cha
 static int redis_set(store_t *s, const char *key, const char *value, int64_t ttl_ms, char *err,
                      size_t errlen)
 {
-    redisReply *rep = command((struct store_redis *)s, err, errlen, "SET %b %b PX %lld", key,
-                              strlen(key), value, strlen(value), (long long)ttl_ms);
-
-    if (rep == NULL) return -1;
-    freeReplyObject(rep);
-    return 0;
+    return write_cmd((struct store_redis *)s, err, errlen, "SET %b %b PX %lld", key, strlen(key),
+                     value, strlen(value), (long long)ttl_ms);
 }
 
 static int redis_get(store_t *s, const char *key, int *found, char *buf, size_t buflen, char *err,
@@ -402,23 +418,25 @@ static int redis_get(store_t *s, const char *key, int *found, char *buf, size_t 
 
 static int redis_del(store_t *s, const char *key, char *err, size_t errlen)
 {
-    redisReply *rep = command((struct store_redis *)s, err, errlen, "DEL %b", key, strlen(key));
-
-    if (rep == NULL) return -1;
-    freeReplyObject(rep);
-    return 0;
+    return write_cmd((struct store_redis *)s, err, errlen, "DEL %b", key, strlen(key));
 }
 
 static int redis_lpush_unique(store_t *s, const char *key, const char *entry, size_t cap, char *err,
                               size_t errlen)
 {
+    struct store_redis *r = (struct store_redis *)s;
     long long c = cap > (size_t)LIST_CAP_MAX ? LIST_CAP_MAX : (long long)cap;
-    redisReply *rep = command((struct store_redis *)s, err, errlen, "EVAL %s 1 %b %b %lld",
-                              push_script, key, strlen(key), entry, strlen(entry), c);
 
-    if (rep == NULL) return -1;
-    freeReplyObject(rep);
-    return 0;
+    return write_cmd(r, err, errlen, "EVALSHA %s 1 %b %b %lld", r->sha_push, key, strlen(key),
+                     entry, strlen(entry), c);
+}
+
+static int redis_flush(store_t *s, char *err, size_t errlen)
+{
+    struct store_redis *r = (struct store_redis *)s;
+
+    if (ready(r, err, errlen) < 0) return -1;
+    return drain(r, err, errlen);
 }
 
 static int redis_lrange(store_t *s, const char *key, size_t max, char ***entries, size_t *n,
@@ -464,6 +482,7 @@ static int redis_connect(struct store_redis *r, char *err, size_t errlen)
     }
     r->c = c;
     r->broken = 0;
+    r->deferred = 0;
     if (r->password != NULL && r->password[0] != '\0') {
         rep = command(r, err, errlen, "AUTH %b", r->password, strlen(r->password));
         if (rep == NULL) goto fail;
@@ -472,6 +491,22 @@ static int redis_connect(struct store_redis *r, char *err, size_t errlen)
     if (r->db != 0) {
         rep = command(r, err, errlen, "SELECT %d", r->db);
         if (rep == NULL) goto fail;
+        freeReplyObject(rep);
+    }
+    /* The scripts, by their SHA-1 from now on (loaded again on reconnect,
+     * so a restarted server has them). */
+    const char *scripts[2] = {zadd_script, push_script};
+    char *shas[2] = {r->sha_zadd, r->sha_push};
+    for (int i = 0; i < 2; i++) {
+        rep = command(r, err, errlen, "SCRIPT LOAD %s", scripts[i]);
+        if (rep == NULL) goto fail;
+        if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
+            freeReplyObject(rep);
+            store_err(err, errlen, "redis: SCRIPT LOAD gave no SHA-1");
+            goto fail;
+        }
+        memcpy(shas[i], rep->str, 40);
+        shas[i][40] = '\0';
         freeReplyObject(rep);
     }
     return 0;
@@ -515,6 +550,7 @@ static const struct store_ops redis_ops = {
     .del = redis_del,
     .lpush_unique = redis_lpush_unique,
     .lrange = redis_lrange,
+    .flush = redis_flush,
 };
 
 static char *dup0(const char *s)

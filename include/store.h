@@ -63,6 +63,12 @@ void store_free(store_t *s);
  * SELECT set again). The memory store returns 0. */
 int store_reconnect(store_t *s, char *err, size_t errlen);
 
+/* Writes may be pipelined (the Redis store sends them without waiting and
+ * reads their replies before the next read): store_flush waits for every
+ * write so far and reports the first that failed. A caller that needs its
+ * writes durable (before storing a Kafka offset) flushes. */
+int store_flush(store_t *s, char *err, size_t errlen);
+
 /* Builds "PREFIX{SCOPE}:SUFFIX" into buf. Characters of the scope that
  * could end the hash tag or confuse a reader ('{', '}', '%', bytes below
  * 0x21 or above 0x7e) are written as %XX; the suffix is written as it is
