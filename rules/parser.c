@@ -654,22 +654,6 @@ fail:
     return -1;
 }
 
-static void test_clear(rules_test_t *t)
-{
-    free(t->name);
-    free(t->file);
-    for (size_t k = 0; k < t->nevents; k++)
-        free(t->events[k]);
-    free(t->events);
-    free(t->event_lines);
-    for (size_t k = 0; k < t->nexpects; k++) {
-        free(t->expects[k].rule);
-        free(t->expects[k].event);
-        free(t->expects[k].identity);
-    }
-    free(t->expects);
-}
-
 /* test "NAME" { event JSON | expect ... } end */
 static int parse_test_case(parser_t *p)
 {
@@ -724,7 +708,7 @@ static int parse_test_case(parser_t *p)
     if (t.nevents == 0 || t.nexpects == 0) {
         parser_error(p, at.line, at.col, "test \"%s\" needs at least one event and one expect",
                      t.name);
-        test_clear(&t);
+        rules_test_clear(&t);
         return -1;
     }
     struct ruleset *rs = p->b->rs;
@@ -738,7 +722,7 @@ static int parse_test_case(parser_t *p)
     rs->tests[rs->ntests++] = t;
     return 0;
 fail:
-    test_clear(&t);
+    rules_test_clear(&t);
     return -1;
 }
 

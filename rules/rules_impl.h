@@ -65,6 +65,9 @@ size_t lexer_utf8_len(const char *s, size_t n, uint32_t *cp);
 /* Duration parsing: "10m" -> microseconds; -1 on a bad unit, -2 when too long. */
 int64_t rules_duration_parse(const char *s, size_t len);
 
+/* Frees what a test case holds. */
+void rules_test_clear(rules_test_t *t);
+
 /* Frees an expression tree. */
 void rules_expr_free(rule_expr_t *e);
 

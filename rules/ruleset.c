@@ -102,6 +102,23 @@ int builder_find_rule(const rules_builder_t *b, const char *id)
     return -1;
 }
 
+void rules_test_clear(rules_test_t *t)
+{
+    free(t->name);
+    free(t->file);
+    for (size_t k = 0; k < t->nevents; k++)
+        free(t->events[k]);
+    free(t->events);
+    free(t->event_lines);
+    for (size_t k = 0; k < t->nexpects; k++) {
+        free(t->expects[k].rule);
+        free(t->expects[k].event);
+        free(t->expects[k].identity);
+    }
+    free(t->expects);
+    memset(t, 0, sizeof *t);
+}
+
 void ruleset_free(ruleset_t *rs)
 {
     if (!rs) return;
@@ -122,21 +139,8 @@ void ruleset_free(ruleset_t *rs)
         rules_expr_free(rs->sets[i].value);
         rules_expr_free(rs->sets[i].filter);
     }
-    for (size_t i = 0; i < rs->ntests; i++) {
-        rules_test_t *t = &rs->tests[i];
-        free(t->name);
-        free(t->file);
-        for (size_t k = 0; k < t->nevents; k++)
-            free(t->events[k]);
-        free(t->events);
-        free(t->event_lines);
-        for (size_t k = 0; k < t->nexpects; k++) {
-            free(t->expects[k].rule);
-            free(t->expects[k].event);
-            free(t->expects[k].identity);
-        }
-        free(t->expects);
-    }
+    for (size_t i = 0; i < rs->ntests; i++)
+        rules_test_clear(&rs->tests[i]);
     free(rs->tests);
     free(rs->rules);
     free(rs->counters);

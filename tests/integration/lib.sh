@@ -214,6 +214,35 @@ wait_marker() {
     return 1
 }
 
+# prepare_stream EVENTS IDENTITIES SEED MARKERS [gen_events options]: a generated
+# stream plus MARKERS marker events at its end, in $WORK/stream.jsonl, and
+# what replay decides for it, in $WORK/replay.jsonl.
+prepare_stream() {
+    local events=$1 identities=$2 seed=$3 markers=$4 i
+    shift 4
+    "$GEN" --events "$events" --identities "$identities" --seed "$seed" "$@" >"$WORK/events.jsonl"
+    for i in $(seq 1 "$markers"); do marker_event "$i" "2026-12-31T00:00:$(printf %02d "$i")Z"; done >"$WORK/markers.jsonl"
+    cat "$WORK/events.jsonl" "$WORK/markers.jsonl" >"$WORK/stream.jsonl"
+    "$DET" replay -c "$ROOT/config/detector.conf" "$WORK/stream.jsonl" >"$WORK/replay.jsonl" 2>/dev/null
+}
+
+# reference_run NAME: one daemon, undisturbed, over what auth.events holds,
+# with its own Redis, group and actions topic; leaves its actions in
+# $WORK/NAME-actions.jsonl, its state in $WORK/dump-NAME and the number of
+# its keys in $final_keys.
+reference_run() {
+    local name=$1
+    start_redis
+    write_conf "$WORK/$name.conf"
+    sed -i "s/^group.id = .*/group.id = $name/; s/^topic.actions = .*/topic.actions = auth.actions.$name/" "$WORK/$name.conf"
+    start_detector "$WORK/$name.conf" "$WORK/$name.log"
+    "$KTOOL" consume -b "$BOOTSTRAP" -t "auth.actions.$name" --from-beginning --count "$(wc -l <"$WORK/replay.jsonl")" \
+        --idle-ms 60000 --timeout-ms 180000 >"$WORK/$name-actions.jsonl" 2>>"$WORK/consume.log"
+    final_keys=$(rcli dbsize)
+    stop_detector TERM
+    redis_dump >"$WORK/dump-$name"
+}
+
 finish() {
     log "$(basename "$0"): $CHECKS_PASSED passed, $CHECKS_FAILED failed"
     [ "$CHECKS_FAILED" -eq 0 ] && [ "$CHECKS_PASSED" -gt 0 ]

@@ -5,23 +5,10 @@
 BUILD=${1:-build}
 . "$(dirname "$0")/lib.sh"
 
-"$GEN" --events 12000 --identities 1500 --attacks 5 --no-proxy --seed 13 >"$WORK/events.jsonl"
-for i in $(seq 1 40); do marker_event "$i" "2026-12-31T00:00:$(printf %02d "$i")Z"; done >"$WORK/markers.jsonl"
-cat "$WORK/events.jsonl" "$WORK/markers.jsonl" >"$WORK/stream.jsonl"
-"$DET" replay -c "$ROOT/config/detector.conf" "$WORK/stream.jsonl" >"$WORK/replay.jsonl" 2>/dev/null
+prepare_stream 12000 1500 13 40 --attacks 5 --no-proxy
 start_kafka 4
 produce auth.events "$WORK/stream.jsonl"
-
-# Reference: one daemon, no rebalance.
-start_redis
-write_conf "$WORK/b.conf"
-sed -i 's/^group.id = .*/group.id = single/; s/^topic.actions = .*/topic.actions = auth.actions.single/' "$WORK/b.conf"
-start_detector "$WORK/b.conf" "$WORK/b.log"
-"$KTOOL" consume -b "$BOOTSTRAP" -t auth.actions.single --from-beginning --count "$(wc -l <"$WORK/replay.jsonl")" \
-    --idle-ms 60000 --timeout-ms 180000 >/dev/null 2>>"$WORK/consume.log"
-final_keys=$(rcli dbsize)
-stop_detector TERM
-redis_dump >"$WORK/dump-single"
+reference_run single   # one daemon, no rebalance
 
 # Two daemons in one group, small batches so that the stream lasts.
 start_redis

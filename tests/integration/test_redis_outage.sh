@@ -5,23 +5,11 @@
 BUILD=${1:-build}
 . "$(dirname "$0")/lib.sh"
 
-"$GEN" --events 4000 --identities 300 --attacks 6 --no-proxy --seed 5 >"$WORK/events.jsonl"
-for i in $(seq 1 20); do marker_event "$i" "2026-12-31T00:00:$(printf %02d "$i")Z"; done >"$WORK/markers.jsonl"
-cat "$WORK/events.jsonl" "$WORK/markers.jsonl" >"$WORK/stream.jsonl"
-"$DET" replay -c "$ROOT/config/detector.conf" "$WORK/stream.jsonl" >"$WORK/replay.jsonl" 2>/dev/null
+prepare_stream 4000 300 5 20 --attacks 6 --no-proxy
 start_kafka 2
 produce auth.events "$WORK/stream.jsonl"
-
-# Reference: a run without an outage.
-start_redis
-write_conf "$WORK/b.conf"
-sed -i 's/^group.id = .*/group.id = clean/; s/^topic.actions = .*/topic.actions = auth.actions.clean/' "$WORK/b.conf"
-start_detector "$WORK/b.conf" "$WORK/b.log"
-"$KTOOL" consume -b "$BOOTSTRAP" -t auth.actions.clean --from-beginning --count "$(wc -l <"$WORK/replay.jsonl")" \
-    --idle-ms 60000 --timeout-ms 180000 >/dev/null 2>>"$WORK/consume.log"
-final_keys=$(rcli dbsize)
-stop_detector TERM
-redis_dump >"$WORK/dump-b"
+reference_run clean   # no outage
+mv "$WORK/dump-clean" "$WORK/dump-b"
 
 # The outage: Redis with AOF (fsync always), killed at about half the state.
 rm -rf "$WORK/redis"
