@@ -79,6 +79,7 @@ typedef struct daemon {
     int rebalanced;
     int redis_down;
     int fatal; /* the producer failed for good: stop, commit nothing more */
+    rd_kafka_topic_t *t_actions, *t_dlq; /* held so their metadata is known early */
     unsigned long events, bad, unknown, actions, breaker, delivery_errors, republished;
     /* Latency from an event's arrival at the consumer to the delivery of
      * its action: a log-scale histogram (10% buckets) in microseconds. */
@@ -112,7 +113,10 @@ static double latency_quantile_ms(const daemon_t *d, double q)
     uint64_t want = (uint64_t)ceil(q * (double)d->lat_count), seen = 0;
     for (int b = 0; b < 256; b++) {
         seen += d->lat_hist[b];
-        if (seen >= want) return pow(LAT_BASE, b) / 1000.0;
+        if (seen >= want) { /* the bucket's upper edge, never above the maximum seen */
+            double ms = pow(LAT_BASE, b) / 1000.0, max = (double)d->lat_max_us / 1000.0;
+            return ms < max ? ms : max;
+        }
     }
     return (double)d->lat_max_us / 1000.0;
 }
@@ -254,6 +258,10 @@ static int kafka_open(daemon_t *d)
         return -1;
     }
     pc = NULL;
+    /* Known topics from the start: the first action does not wait for a
+     * metadata lookup. */
+    d->t_actions = rd_kafka_topic_new(d->producer, d->cfg.topic_actions, NULL);
+    d->t_dlq = rd_kafka_topic_new(d->producer, d->cfg.topic_dlq, NULL);
     rd_kafka_conf_t *cc = rd_kafka_conf_new();
     if (conf_set(cc, "auto.commit.interval.ms", "1000") < 0 ||
         conf_set(cc, "auto.offset.reset", "earliest") < 0 ||
@@ -824,6 +832,8 @@ out:
     }
     if (d.producer) {
         flush_all(&d);
+        if (d.t_actions) rd_kafka_topic_destroy(d.t_actions);
+        if (d.t_dlq) rd_kafka_topic_destroy(d.t_dlq);
         rd_kafka_destroy(d.producer);
     }
     log_info("stopped: %lu events, %lu actions, %lu bad, %lu unknown type, %lu breaker trips",

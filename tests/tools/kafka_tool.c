@@ -1,8 +1,8 @@
 /*
  * kafka_tool: produces and consumes Kafka messages for the tests and the demo.
  *
- *   kafka_tool produce -b BOOTSTRAP -t TOPIC [--raw] [-H NAME=VALUE]...
- *                      [-X KEY=VALUE]... [FILE|-]
+ *   kafka_tool produce -b BOOTSTRAP -t TOPIC [--raw] [--rate EVENTS_PER_SEC]
+ *                      [-H NAME=VALUE]... [-X KEY=VALUE]... [FILE|-]
  *   kafka_tool consume -b BOOTSTRAP -t TOPIC [--group G] [--from-beginning]
  *                      [--count N] [--idle-ms MS] [--timeout-ms MS]
  *                      [--format value|json] [-X KEY=VALUE]...
@@ -10,8 +10,11 @@
  * produce sends each non-empty line of FILE (default stdin; JSON Lines, up to
  * 16 MiB a line) as one message, keyed by the line's top-level "identity"
  * string when it has one (--raw: never parsed, no key), with the -H headers.
- * The producer is idempotent with acks=all. It prints "produced N" (messages
- * delivered) on stderr and exits 1 if any line was not delivered.
+ * The producer is idempotent with acks=all. --rate paces the lines to that
+ * many per second on average from the first line read (a steady stream, as
+ * live traffic; without it, as fast as librdkafka takes them). It prints
+ * "produced N" (messages delivered) on stderr and exits 1 if any line was
+ * not delivered.
  *
  * consume joins group G (default "kafka_tool-PID-TIME"; offsets auto-committed,
  * auto.offset.reset=earliest; --from-beginning also overrides committed
@@ -52,6 +55,7 @@ struct options {
     const char *headers[MAX_HEADERS]; /* "name=value", borrowed from argv */
     int nheaders;
     int raw;
+    long rate; /* lines per second; 0: no pacing */
     const char *input;
     const char *group;
     int from_beginning;
@@ -82,19 +86,24 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: kafka_tool produce -b BOOTSTRAP -t TOPIC [--raw] [-H NAME=VALUE]...\n"
-                 "                          [-X KEY=VALUE]... [FILE|-]\n"
+    fprintf(out, "usage: kafka_tool produce -b BOOTSTRAP -t TOPIC [--raw] [--rate EVENTS_PER_SEC]\n"
+                 "                          [-H NAME=VALUE]... [-X KEY=VALUE]... [FILE|-]\n"
                  "       kafka_tool consume -b BOOTSTRAP -t TOPIC [--group G] [--from-beginning]\n"
                  "                          [--count N] [--idle-ms MS] [--timeout-ms MS]\n"
                  "                          [--format value|json] [-X KEY=VALUE]...\n");
 }
 
-static int64_t now_ms(void)
+static int64_t now_us(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t now_ms(void)
+{
+    return now_us() / 1000;
 }
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -211,6 +220,27 @@ static char *identity_key(const char *line, size_t len, size_t *keylen)
 }
 
 /*
+ * --rate: waits until line number n (from 0) is due, start_us + n / rate,
+ * serving delivery reports meanwhile. A producer that fell behind does not
+ * wait, so the average holds even when single lines are late.
+ */
+static void pace(rd_kafka_t *rk, long rate, int64_t start_us, long n)
+{
+    int64_t due = start_us + (int64_t)((double)n * 1e6 / (double)rate);
+    int64_t ahead;
+
+    while (!stop_requested && (ahead = due - now_us()) > 0) {
+        if (ahead >= 1000) {
+            rd_kafka_poll(rk, (int)(ahead / 1000));
+        } else {
+            struct timespec ts = {0, (long)ahead * 1000};
+
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+/*
  * Produces one message, waiting while the local queue is full. Returns 0 when
  * librdkafka took the message (delivery is reported later), -1 otherwise.
  */
@@ -248,14 +278,16 @@ static int cmd_produce(const struct options *o)
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    long lineno = 0, rejected = 0;
+    long lineno = 0, rejected = 0, sent = 0;
+    int64_t start_us = 0;
     char errstr[512];
     int status = 1;
 
     /*
      * 1. Configure an idempotent producer (-X properties last).
-     * 2. For each non-empty line: take the key from "identity" unless --raw,
-     *    produce, retrying while the queue is full.
+     * 2. For each non-empty line: wait until it is due (--rate), take the
+     *    key from "identity" unless --raw, produce, retrying while the queue
+     *    is full.
      * 3. Flush until every delivery is reported; fail if any failed.
      */
     if (o->input != NULL && strcmp(o->input, "-") != 0) {
@@ -297,6 +329,11 @@ static int cmd_produce(const struct options *o)
             rejected++;
             continue;
         }
+        if (o->rate > 0) {
+            if (sent == 0) start_us = now_us();
+            pace(rk, o->rate, start_us, sent);
+        }
+        sent++;
         if (!o->raw) key = identity_key(line, (size_t)len, &keylen);
         if (produce_one(rk, o, hdrs, line, (size_t)len, key, keylen) != 0) rejected++;
         free(key);
@@ -565,6 +602,7 @@ out:
 
 enum {
     OPT_RAW = 256,
+    OPT_RATE,
     OPT_GROUP,
     OPT_FROM_BEGINNING,
     OPT_COUNT,
@@ -577,6 +615,7 @@ static int options_parse(int argc, char **argv, int produce, struct options *o)
 {
     static const struct option longopts[] = {
         {"raw", no_argument, NULL, OPT_RAW},
+        {"rate", required_argument, NULL, OPT_RATE},
         {"group", required_argument, NULL, OPT_GROUP},
         {"from-beginning", no_argument, NULL, OPT_FROM_BEGINNING},
         {"count", required_argument, NULL, OPT_COUNT},
@@ -596,7 +635,7 @@ static int options_parse(int argc, char **argv, int produce, struct options *o)
     opterr = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "b:t:X:H:h", longopts, &longidx)) != -1) {
-        int for_produce = c == OPT_RAW || c == 'H';
+        int for_produce = c == OPT_RAW || c == OPT_RATE || c == 'H';
         int for_consume = c >= OPT_GROUP && c <= OPT_FORMAT;
 
         if ((produce && for_consume) || (!produce && for_produce)) {
@@ -630,6 +669,12 @@ static int options_parse(int argc, char **argv, int produce, struct options *o)
             break;
         case OPT_RAW:
             o->raw = 1;
+            break;
+        case OPT_RATE:
+            if (parse_long(optarg, 1, 100000000, &o->rate) != 0) {
+                fprintf(stderr, "kafka_tool: --rate must be between 1 and 100000000 events/s\n");
+                return -1;
+            }
             break;
         case OPT_GROUP:
             o->group = optarg;
