@@ -26,53 +26,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine.h"
-
-#define BREAKER_SCOPE "breaker"
-#define BREAKER_NAME "blocks"
-/* Windows keep their members this many windows long, so an event that
- * arrives late (up to one window) is still counted exactly. */
-#define WINDOW_GRACE 2
-/* Resets are kept as long as the longest window the language allows. */
-#define WINDOW_MAX_KEEP (2 * 366 * 86400000000LL)
-
-/* A value; s (T_STR) is NUL-terminated at len: event text (Jansson's
- * strings, which hold no NUL), request values and literals all are. */
-typedef struct value {
-    expr_type_t type; /* T_NONE: missing */
-    long long num;
-    const char *s;
-    size_t len;
-} value_t;
-
-struct engine {
-    const ruleset_t *rs;
-    store_t *st;
-    size_t activity_cap;
-    engine_rule_stats_t *stats;
-    pcre2_match_data *md;
-    /* per event */
-    const event_t *ev;
-    unsigned gen;
-    unsigned *slot_gen;
-    long *slot_val;
-    int64_t *slot_lo;
-    int *req_state;      /* 0 unknown, 1 missing, 2 found, 3 found but older than its keep */
-    int request_any_age; /* reading for a known set: a request of any age will do */
-    int feed_only;       /* engine_feed: state only, no rules */
-    store_request_t *req;
-    const rule_t *cur_rule;
-    size_t cur_index;
-    engine_rule_stats_t *cur_stats;
-    const rule_t *block_rule; /* the rule that decided an identity block for this event */
-    engine_trace_fn trace;
-    void *trace_ctx;
-    int failed;
-    char *err;
-    size_t errlen;
-    action_t actions[64];
-    size_t nactions;
-};
+#include "engine_impl.h"
 
 engine_t *engine_new(const ruleset_t *rs, store_t *st, const engine_opts_t *opts)
 {
@@ -153,10 +107,8 @@ void engine_set_trace(engine_t *e, engine_trace_fn fn, void *ctx)
     e->trace_ctx = fn ? ctx : NULL;
 }
 
-static void engine_err(engine_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* Writes a reason into the caller's err (engine_process). */
-static void engine_err(engine_t *e, const char *fmt, ...)
+void engine_err(engine_t *e, const char *fmt, ...)
 {
     va_list ap;
     if (!e->err || e->errlen == 0) return;
@@ -167,7 +119,7 @@ static void engine_err(engine_t *e, const char *fmt, ...)
 
 /* Fills in what every record carries (the rule: the one being evaluated,
  * unless the record names its own) and calls the trace function. */
-static void trace_emit(engine_t *e, engine_trace_t *t, engine_trace_kind_t kind)
+void engine_trace_emit(engine_t *e, engine_trace_t *t, engine_trace_kind_t kind)
 {
     t->kind = kind;
     t->ev = e->ev;
@@ -178,386 +130,6 @@ static void trace_emit(engine_t *e, engine_trace_t *t, engine_trace_kind_t kind)
     e->trace(e->trace_ctx, t);
 }
 
-/* The scope of state grouped by a field of the event: the identity itself,
- * or "field=value" with the whole value, however long (a user agent is up to
- * 4 KB, other text has no limit): on the stack when it fits, else on the
- * heap. */
-struct scope {
-    const char *s; /* NULL: the event lacks the field */
-    char *heap;
-    char stack[256];
-};
-
-/* Fills sc (the caller calls scope_done). 0, or -1 out of memory (with
- * e->failed and err set). */
-static int scope_make(engine_t *e, event_field_t by, struct scope *sc)
-{
-    const event_t *ev = e->ev;
-    sc->heap = NULL;
-    sc->s = NULL;
-    if (by == FIELD_IDENTITY) {
-        sc->s = ev->str[FIELD_IDENTITY];
-        return 0;
-    }
-    if (!ev->str[by]) return 0;
-    const char *name = event_field_name(by);
-    size_t nl = strlen(name), n = nl + 1 + ev->len[by] + 1;
-    char *buf = sc->stack;
-    if (n > sizeof sc->stack && !(buf = sc->heap = malloc(n))) {
-        engine_err(e, "out of memory");
-        e->failed = 1;
-        return -1;
-    }
-    memcpy(buf, name, nl);
-    buf[nl] = '=';
-    memcpy(buf + nl + 1, ev->str[by], ev->len[by]);
-    buf[n - 1] = '\0';
-    sc->s = buf;
-    return 0;
-}
-
-static void scope_done(struct scope *sc)
-{
-    free(sc->heap);
-    sc->heap = NULL;
-}
-
-static const store_request_t *get_request(engine_t *e, int ri)
-{
-    if (e->req_state[ri] == 0) {
-        const rules_request_t *r = ruleset_request(e->rs, (size_t)ri);
-        const char *key = e->ev->str[r->by];
-        int found = 0, traced = 0;
-        e->req_state[ri] = 1;
-        if (key) {
-            if (store_request_get(e->st, e->ev->str[FIELD_IDENTITY], r->name, key, &found,
-                                  &e->req[ri], e->err, e->errlen) < 0) {
-                e->failed = 1;
-                return NULL;
-            }
-            if (found) {
-                e->req_state[ri] = 2;
-                /* Remembered for `keep` of event time: (t - keep, t]. An
-                 * older one is kept for the known sets only (state 3). */
-                if (e->ev->ts_us - e->req[ri].ts_us >= r->keep_us) {
-                    e->req_state[ri] = 3;
-                    if (e->trace && !e->request_any_age) {
-                        engine_trace_t t = {.request = ri, .req = &e->req[ri], .expired = 1};
-                        trace_emit(e, &t, ENGINE_TRACE_REQUEST);
-                        traced = 1;
-                    }
-                }
-            }
-        }
-        if (e->trace && !traced && !e->request_any_age) {
-            engine_trace_t t = {.request = ri, .req = e->req_state[ri] == 2 ? &e->req[ri] : NULL};
-            trace_emit(e, &t, ENGINE_TRACE_REQUEST);
-        }
-    }
-    if (e->req_state[ri] == 3 && e->request_any_age) return &e->req[ri];
-    return e->req_state[ri] == 2 ? &e->req[ri] : NULL;
-}
-
-static value_t field_value(engine_t *e, const rule_expr_t *x, const event_t *ev)
-{
-    value_t v = {T_NONE, 0, NULL, 0};
-    if (x->request >= 0) {
-        const store_request_t *r = get_request(e, x->request);
-        const char *name = event_field_name(x->field);
-        if (!r) return v;
-        for (size_t i = 0; i < r->nfields; i++)
-            if (strcmp(r->name[i], name) == 0) {
-                v.type = T_STR;
-                v.s = r->value[i];
-                v.len = strlen(v.s);
-                if (x->field == FIELD_REPORTED) {
-                    v.type = T_BOOL;
-                    v.num = strcmp(v.s, "true") == 0;
-                }
-                return v;
-            }
-        return v;
-    }
-    if (x->field == FIELD_REPORTED) {
-        if (ev->reported >= 0) {
-            v.type = T_BOOL;
-            v.num = ev->reported;
-        }
-        return v;
-    }
-    if (ev->str[x->field]) {
-        v.type = T_STR;
-        v.s = ev->str[x->field];
-        v.len = ev->len[x->field];
-    }
-    return v;
-}
-
-/* The lower bound of a window read by the current rule: (t - W, t], moved
- * up to the rule's last reset for identity-scoped counts. */
-static int window_lo(engine_t *e, const rules_counter_t *c, int64_t window_us, int64_t *lo)
-{
-    *lo = e->ev->ts_us - window_us;
-    if (e->cur_rule && e->cur_rule->reset_on && c->by == FIELD_IDENTITY) {
-        /* The latest reset in (t - W, t]: resets are kept as a window of
-         * "TIME:EVENT_ID" members, so a redelivered event sees the resets
-         * of its own time, not later ones. */
-        char name[300], **m = NULL;
-        size_t n = 0;
-        snprintf(name, sizeof name, "reset:%s", e->cur_rule->id);
-        if (store_window_members(e->st, e->ev->str[FIELD_IDENTITY], name, *lo, e->ev->ts_us, 1000,
-                                 &m, &n, e->err, e->errlen) < 0) {
-            e->failed = 1;
-            return -1;
-        }
-        if (n > 0) {
-            long long ts = strtoll(m[n - 1], NULL, 10);
-            if (ts > *lo) *lo = ts;
-        }
-        for (size_t i = 0; i < n; i++)
-            free(m[i]);
-        free(m);
-    }
-    return 0;
-}
-
-static value_t eval_value(engine_t *e, const rule_expr_t *x, const event_t *ev);
-
-static void trace_count(engine_t *e, const rule_expr_t *x)
-{
-    const rules_counter_t *c = ruleset_counter(e->rs, (size_t)x->counter);
-    struct scope sc = {0};
-    engine_trace_t t = {
-        .x = x, .count = e->slot_val[x->slot], .lo_us = e->slot_lo[x->slot], .hi_us = e->ev->ts_us};
-    if (t.lo_us != INT64_MIN && scope_make(e, c->by, &sc) < 0) return;
-    t.scope = sc.s;
-    trace_emit(e, &t, ENGINE_TRACE_COUNT);
-    scope_done(&sc);
-}
-
-static value_t counter_value(engine_t *e, const rule_expr_t *x)
-{
-    value_t v = {T_NUM, 0, NULL, 0};
-    if (e->slot_gen[x->slot] == e->gen) {
-        v.num = e->slot_val[x->slot];
-        if (e->trace) trace_count(e, x);
-        return v;
-    }
-    const rules_counter_t *c = ruleset_counter(e->rs, (size_t)x->counter);
-    struct scope sc;
-    if (scope_make(e, c->by, &sc) < 0) return v;
-    const char *scope = sc.s;
-    long n = 0;
-    int64_t lo = 0;
-    if (scope) {
-        if (window_lo(e, c, x->window_us, &lo) < 0) {
-            scope_done(&sc);
-            return v;
-        }
-        /* A distinct count keeps each value's latest time and counts those
-         * in (t - W, t]: exact in time order. Events of other identities come
-         * from other partitions, in the order they arrive (see README,
-         * "Limits"). */
-        int rc = c->distinct ? store_distinct_count(e->st, scope, c->name, lo, e->ev->ts_us, &n,
-                                                    e->err, e->errlen)
-                             : store_window_count(e->st, scope, c->name, lo, e->ev->ts_us, &n,
-                                                  e->err, e->errlen);
-        if (rc < 0) {
-            e->failed = 1;
-            scope_done(&sc);
-            return v;
-        }
-    }
-    scope_done(&sc);
-    e->slot_gen[x->slot] = e->gen;
-    e->slot_val[x->slot] = n;
-    e->slot_lo[x->slot] = scope ? lo : INT64_MIN;
-    v.num = n;
-    if (e->trace) trace_count(e, x);
-    return v;
-}
-
-static value_t eval_value(engine_t *e, const rule_expr_t *x, const event_t *ev)
-{
-    value_t v = {T_NONE, 0, NULL, 0};
-    switch (x->op) {
-    case EX_LITERAL:
-        v.type = x->type;
-        v.num = x->num;
-        v.s = x->str;
-        v.len = x->slen;
-        return v;
-    case EX_FIELD:
-        return field_value(e, x, ev);
-    case EX_COUNT:
-    case EX_DISTINCT:
-        return counter_value(e, x);
-    default:
-        return v;
-    }
-}
-
-static int value_eq(const value_t *a, const value_t *b)
-{
-    if (a->type == T_NONE || b->type == T_NONE || a->type != b->type) return 0;
-    if (a->type == T_STR) return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
-    return a->num == b->num;
-}
-
-static void trace_value(engine_trace_value_t *t, const value_t *v)
-{
-    t->type = v->type;
-    t->num = v->num;
-    t->s = v->s;
-    t->len = v->len;
-}
-
-/* Conditions. A missing value satisfies no test: ==, <, in, matches are
- * false, and their negations (!=, not in) are true. t, when tracing, receives
- * the values the node saw. */
-static int eval_node(engine_t *e, const rule_expr_t *x, const event_t *ev, engine_trace_t *t);
-
-static int eval_cond(engine_t *e, const rule_expr_t *x, const event_t *ev)
-{
-    if (e->failed) return 0;
-    if (!e->trace || !e->cur_rule) return eval_node(e, x, ev, NULL);
-    /* Tracing: only the conditions of rules (not counter or set filters). */
-    engine_trace_t t;
-    memset(&t, 0, sizeof t);
-    t.x = x;
-    t.set = -1;
-    t.request = -1;
-    int r = eval_node(e, x, ev, &t);
-    if (!e->failed) {
-        t.result = r;
-        trace_emit(e, &t, ENGINE_TRACE_COND);
-    }
-    return r;
-}
-
-static int eval_node(engine_t *e, const rule_expr_t *x, const event_t *ev, engine_trace_t *t)
-{
-    switch (x->op) {
-    case EX_AND:
-        return eval_cond(e, x->a, ev) && eval_cond(e, x->b, ev);
-    case EX_OR:
-        return eval_cond(e, x->a, ev) || eval_cond(e, x->b, ev);
-    case EX_NOT:
-        return !eval_cond(e, x->a, ev) && !e->failed;
-    case EX_TRUTH: {
-        value_t v = eval_value(e, x->a, ev);
-        if (t) trace_value(&t->a, &v);
-        return v.type == T_BOOL && v.num;
-    }
-    case EX_PRESENT:
-        if (x->a->op == EX_REQUEST) return get_request(e, x->a->request) != NULL;
-        {
-            value_t v = eval_value(e, x->a, ev);
-            if (t) trace_value(&t->a, &v);
-            return v.type != T_NONE;
-        }
-    case EX_CMP: {
-        value_t a = eval_value(e, x->a, ev), b = eval_value(e, x->b, ev);
-        if (t) {
-            trace_value(&t->a, &a);
-            trace_value(&t->b, &b);
-        }
-        if (a.type == T_NONE || b.type == T_NONE) return x->cmp == CMP_NE;
-        switch (x->cmp) {
-        case CMP_EQ:
-            return value_eq(&a, &b);
-        case CMP_NE:
-            return !value_eq(&a, &b);
-        case CMP_LT:
-            return a.num < b.num;
-        case CMP_LE:
-            return a.num <= b.num;
-        case CMP_GT:
-            return a.num > b.num;
-        case CMP_GE:
-            return a.num >= b.num;
-        }
-        return 0;
-    }
-    case EX_IN_LIST: {
-        value_t a = eval_value(e, x->a, ev);
-        if (t) trace_value(&t->a, &a);
-        for (size_t i = 0; i < x->nitems; i++) {
-            value_t b = eval_value(e, x->items[i], ev);
-            if (value_eq(&a, &b)) return 1;
-        }
-        return 0;
-    }
-    case EX_IN_SET: {
-        value_t a = eval_value(e, x->a, ev);
-        if (t) trace_value(&t->a, &a);
-        if (a.type != T_STR) return 0;
-        const rules_set_t *s = ruleset_set(e->rs, (size_t)x->set);
-        int found = 0;
-        int64_t ts = 0;
-        const char *member = a.s; /* NUL-terminated at a.len (value_t) */
-        if (store_set_get(e->st, ev->str[FIELD_IDENTITY], s->name, member, &found, &ts, e->err,
-                          e->errlen) < 0) {
-            e->failed = 1;
-            return 0;
-        }
-        /* Known: learned before this event (its first learning is before t,
-         * which matters when an event is delivered again after the set was
-         * fed) and learned again within the age. */
-        int64_t age = x->within_us ? x->within_us : s->keep_us;
-        char first[300];
-        snprintf(first, sizeof first, "first:%s", s->name);
-        if (t) {
-            /* The first learning too, for the explanation (a read only). */
-            int ffound = 0;
-            int64_t fts = 0;
-            t->set = x->set;
-            t->found = found;
-            t->last_us = found ? ts : 0;
-            t->age_us = age;
-            if (found && store_window_score(e->st, ev->str[FIELD_IDENTITY], first, member, &ffound,
-                                            &fts, e->err, e->errlen) < 0) {
-                e->failed = 1;
-                return 0;
-            }
-            t->first_us = ffound ? fts : 0;
-        }
-        if (!found || ts <= ev->ts_us - age) return 0;
-        if (ts < ev->ts_us) return 1;
-        if (store_window_score(e->st, ev->str[FIELD_IDENTITY], first, member, &found, &ts, e->err,
-                               e->errlen) < 0) {
-            e->failed = 1;
-            return 0;
-        }
-        if (!found || ts < ev->ts_us) return 1;
-        if (ts > ev->ts_us) return 0;
-        /* Learned at this very time: known, unless by this event itself (a
-         * redelivered approval must not find what it taught). */
-        if (ev->type != s->on) return 1;
-        e->request_any_age = 1;
-        value_t own = field_value(e, s->value, ev);
-        e->request_any_age = 0;
-        return !(own.type == T_STR && own.len == a.len && memcmp(own.s, a.s, a.len) == 0);
-    }
-    case EX_MATCH: {
-        value_t a = eval_value(e, x->a, ev);
-        if (t) trace_value(&t->a, &a);
-        if (a.type != T_STR) return 0;
-        int rc =
-            pcre2_match(x->re, (PCRE2_SPTR)a.s, a.len, 0, 0, e->md, ruleset_match_context(e->rs));
-        if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
-            rc == PCRE2_ERROR_JIT_STACKLIMIT) {
-            if (e->cur_stats) e->cur_stats->regex_limit++;
-            if (t) t->regex_limit = 1;
-            return 0;
-        }
-        return rc >= 0;
-    }
-    default:
-        return 0;
-    }
-}
-
 /* Events a counter takes: its type, its filter, its grouping field. */
 static int feed_counters(engine_t *e, const event_t *ev)
 {
@@ -565,13 +137,13 @@ static int feed_counters(engine_t *e, const event_t *ev)
         const rules_counter_t *c = ruleset_counter(e->rs, i);
         if (c->type != ev->type) continue;
         if (c->filter) {
-            int take = eval_cond(e, c->filter, ev);
+            int take = engine_eval_cond(e, c->filter, ev);
             if (e->failed) return -1; /* a store failure in the filter */
             if (!take) continue;
         }
         if (c->distinct && !ev->str[c->of]) continue;
         struct scope sc;
-        if (scope_make(e, c->by, &sc) < 0) return -1;
+        if (engine_scope_make(e, c->by, &sc) < 0) return -1;
         if (!sc.s) continue;
         int rc;
         if (c->distinct)
@@ -581,7 +153,7 @@ static int feed_counters(engine_t *e, const event_t *ev)
             rc = (c->by == FIELD_IDENTITY ? store_window_add : store_window_add_shared)(
                 e->st, sc.s, c->name, ev->str[FIELD_EVENT_ID], ev->ts_us, WINDOW_GRACE * c->keep_us,
                 e->err, e->errlen);
-        scope_done(&sc);
+        engine_scope_done(&sc);
         if (rc < 0) return -1;
     }
     return 0;
@@ -623,7 +195,7 @@ static int clear_block(engine_t *e, const char *id, const char *auth)
     if (!found || b.since_us > e->ev->ts_us) return 0;
     if (e->trace) {
         engine_trace_t t = {.block = &b, .authenticator_id = auth};
-        trace_emit(e, &t, ENGINE_TRACE_UNBLOCK);
+        engine_trace_emit(e, &t, ENGINE_TRACE_UNBLOCK);
     }
     return store_block_clear(e->st, id, auth, e->err, e->errlen);
 }
@@ -643,7 +215,7 @@ static int apply_resets(engine_t *e, const event_t *ev)
             return -1;
         if (e->trace) {
             engine_trace_t t = {.rule = r, .rule_index = i};
-            trace_emit(e, &t, ENGINE_TRACE_RESET);
+            engine_trace_emit(e, &t, ENGINE_TRACE_RESET);
         }
     }
     /* The contract: reactivation clears the block (one placed before it in
@@ -662,14 +234,14 @@ static int feed_sets(engine_t *e, const event_t *ev)
         const rules_set_t *s = ruleset_set(e->rs, i);
         if (s->on != ev->type) continue;
         if (s->filter) {
-            int take = eval_cond(e, s->filter, ev);
+            int take = engine_eval_cond(e, s->filter, ev);
             if (e->failed) return -1; /* a store failure in the filter */
             if (!take) continue;
         }
         /* A login approved long after it started still teaches its
          * initiator's IP and device (the policy has no time limit there). */
         e->request_any_age = 1;
-        value_t v = field_value(e, s->value, ev);
+        value_t v = engine_field_value(e, s->value, ev);
         e->request_any_age = 0;
         if (e->failed) return -1;
         if (v.type != T_STR) continue;
@@ -683,8 +255,8 @@ static int feed_sets(engine_t *e, const event_t *ev)
             return -1;
         if (e->trace) {
             engine_trace_t t = {.set = (int)i};
-            trace_value(&t.a, &v);
-            trace_emit(e, &t, ENGINE_TRACE_LEARN);
+            engine_trace_value(&t.a, &v);
+            engine_trace_emit(e, &t, ENGINE_TRACE_LEARN);
         }
     }
     return 0;
@@ -798,7 +370,7 @@ static int breaker_admit(engine_t *e, const rules_breaker_t *br, const char *aid
 static void trace_outcome(engine_t *e, engine_outcome_t o, const action_t *a)
 {
     engine_trace_t t = {.outcome = o, .action = a};
-    trace_emit(e, &t, ENGINE_TRACE_OUTCOME);
+    engine_trace_emit(e, &t, ENGINE_TRACE_OUTCOME);
 }
 
 /* Decides what a hit of rule r becomes (step 4) and applies it (step 5).
@@ -833,7 +405,7 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
                                     .since_us = ts,
                                     .until_us = ts + r->cooldown_us,
                                     .by_event = by};
-                trace_emit(e, &t, ENGINE_TRACE_OUTCOME);
+                engine_trace_emit(e, &t, ENGINE_TRACE_OUTCOME);
             }
             return 0;
         }
@@ -845,7 +417,7 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
             st->suppressed_block++;
             if (e->trace) {
                 engine_trace_t t = {.outcome = ENGINE_BLOCK_DECIDED, .by_rule = e->block_rule};
-                trace_emit(e, &t, ENGINE_TRACE_OUTCOME);
+                engine_trace_emit(e, &t, ENGINE_TRACE_OUTCOME);
             }
             return 0;
         }
@@ -858,7 +430,7 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
             if (e->trace) {
                 engine_trace_t t = {
                     .outcome = ENGINE_BLOCK_IN_FORCE, .block = &b, .authenticator_id = auth};
-                trace_emit(e, &t, ENGINE_TRACE_OUTCOME);
+                engine_trace_emit(e, &t, ENGINE_TRACE_OUTCOME);
             }
             return 0;
         }
@@ -968,9 +540,9 @@ int engine_process(engine_t *e, const event_t *ev, const action_t **actions, siz
         st->evaluated++;
         if (e->trace) {
             engine_trace_t t = {.outcome = ENGINE_NOT_HIT};
-            trace_emit(e, &t, ENGINE_TRACE_RULE);
+            engine_trace_emit(e, &t, ENGINE_TRACE_RULE);
         }
-        int hit = !r->when || eval_cond(e, r->when, ev);
+        int hit = !r->when || engine_eval_cond(e, r->when, ev);
         if (e->failed) goto fail;
         if (hit) {
             st->hits++;
