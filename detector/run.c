@@ -539,7 +539,10 @@ static int poll_one(daemon_t *d, batch_t *b, int timeout_ms)
         return 0;
     }
     if (batch_push(b, m) < 0) {
+        /* Never skip a message: stop, and let a restart take it again. */
+        log_errorx("out of memory holding a batch; stopping");
         rd_kafka_message_destroy(m);
+        d->fatal = 1;
         return 0;
     }
     return 1;
@@ -779,8 +782,8 @@ static void run_loop(daemon_t *d)
         b.n = 0;
     }
     if (d->fatal)
-        log_errorx("stopping after a fatal producer error; nothing after the last "
-                   "delivered batch is committed");
+        log_errorx("stopping after a fatal error; nothing after the last delivered batch is "
+                   "committed");
     free(b.m);
     free(b.arrived);
 }
@@ -823,7 +826,7 @@ int cmd_run(const char *conf_path)
     if (d.cfg.stats_file[0]) write_stats(&d);
     signal(SIGALRM, on_alarm);
     alarm(10);
-    rc = 0;
+    rc = d.fatal ? 1 : 0;
 out:
     if (d.consumer) {
         rd_kafka_commit(d.consumer, NULL, 0);
