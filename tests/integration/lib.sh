@@ -78,14 +78,25 @@ restart_redis() {
 
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
+kafka_control() { printf '%s\n' "$*" >&7; }
+
 start_kafka() {
     local parts=${1:-4}
     rm -f "$WORK/bootstrap"
+    # Fault injection: with KAFKA_CONTROL set, the mock reads commands from
+    # the FIFO $WORK/kafka.ctl (kafka_control "broker down 1").
+    local input=/dev/null
+    if [ -n "${KAFKA_CONTROL:-}" ]; then
+        mkfifo "$WORK/kafka.ctl"
+        input="$WORK/kafka.ctl"
+    fi
     "$KMOCK" --brokers 3 --topic "auth.events:$parts" --topic "auth.actions:$parts" \
         --topic "auth.events.dlq:1" --port-file "$WORK/bootstrap" \
-        </dev/null >"$WORK/kafka.log" 2>&1 &
+        <"$input" >"$WORK/kafka.log" 2>&1 &
     KAFKA_PID=$!
     PIDS="$PIDS $KAFKA_PID"
+    # Hold the FIFO open for writing so the mock never sees its end.
+    [ -n "${KAFKA_CONTROL:-}" ] && exec 7>"$WORK/kafka.ctl"
     for _ in $(seq 1 100); do
         [ -s "$WORK/bootstrap" ] && break
         sleep 0.05
