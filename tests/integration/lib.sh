@@ -49,11 +49,12 @@ free_port() {
     return 1
 }
 
-start_redis() {
-    REDIS_PORT=$(free_port)
+# launch_redis [args]: starts redis-server on $REDIS_PORT with $WORK/redis as
+# its directory and waits until it answers.
+launch_redis() {
     mkdir -p "$WORK/redis"
-    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
-        --dir "$WORK/redis" --daemonize no "$@" >"$WORK/redis.log" 2>&1 &
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --dir "$WORK/redis" \
+        --daemonize no "$@" >>"$WORK/redis.log" 2>&1 &
     REDIS_PID=$!
     PIDS="$PIDS $REDIS_PID"
     for _ in $(seq 1 100); do
@@ -64,17 +65,13 @@ start_redis() {
     return 1
 }
 
-restart_redis() {
-    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" \
-        --dir "$WORK/redis" --daemonize no "$@" >>"$WORK/redis.log" 2>&1 &
-    REDIS_PID=$!
-    PIDS="$PIDS $REDIS_PID"
-    for _ in $(seq 1 100); do
-        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0
-        sleep 0.05
-    done
-    return 1
+start_redis() {
+    REDIS_PORT=$(free_port)
+    launch_redis --appendonly no "$@"
 }
+
+# restart_redis [args]: the same server again (same port and directory).
+restart_redis() { launch_redis "$@"; }
 
 rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
