@@ -118,4 +118,6 @@ void action_clear(action_t *a)
     a->nevents = 0;
     free(a->authenticator_id);
     a->authenticator_id = NULL;
+    free(a->json);
+    a->json = NULL;
 }

@@ -153,11 +153,6 @@ int backtest_add(backtest_t *b, const action_t *actions, size_t n)
     return 0;
 }
 
-size_t backtest_identities(const backtest_t *b, size_t i)
-{
-    return i == (size_t)-1 ? b->all.n : i < b->nrules ? b->per_rule[i].n : 0;
-}
-
 void backtest_print_table(FILE *f, const backtest_t *b, const engine_t *e)
 {
     int w = 5;

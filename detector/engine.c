@@ -473,13 +473,12 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
     }
     /* An action that cannot be published whole fails the event (it is
      * processed again), rather than being dropped or published in part. */
-    char *js = action_to_json(a);
-    if (!js) {
+    a->json = action_to_json(a); /* once, for every consumer of the action */
+    if (!a->json) {
         engine_err(e, "rule %s: cannot encode its action as JSON", r->id);
         action_clear(a);
         return -1;
     }
-    free(js);
     e->nactions++;
 
     /* Apply. Shadow actions change nothing the platform reads; a rule's own

@@ -92,12 +92,8 @@ static int side_process(side_t *s, const event_t *ev, int print, const char *nam
         return -1;
     }
     for (size_t i = 0; print && i < n; i++) {
-        char *js = action_to_json(&acts[i]);
-        if (js) {
-            fputs(js, stdout);
-            fputc('\n', stdout);
-            free(js);
-        }
+        fputs(acts[i].json, stdout);
+        fputc('\n', stdout);
     }
     s->actions += n;
     if (backtest_add(s->bt, acts, n) < 0) {

@@ -418,14 +418,7 @@ static int handle(daemon_t *d, const rd_kafka_message_t *m, int64_t arrived_us)
         FILE *f = open_memstream(&lines, &len);
         if (!f) goto done;
         for (size_t i = 0; i < n; i++) {
-            char *js = action_to_json(&acts[i]);
-            if (!js) {
-                fclose(f);
-                log_errorx("cannot encode an action of rule %s", acts[i].rule->id);
-                goto done;
-            }
-            fprintf(f, "%s\n", js);
-            free(js);
+            fprintf(f, "%s\n", acts[i].json);
             if (acts[i].breaker) {
                 d->breaker++;
                 log_warnx("breaker: block %s of rule %s for %s published as shadow",

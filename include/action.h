@@ -30,6 +30,7 @@ typedef struct action {
     int breaker;        /* 1: a block the breaker turned into shadow */
     size_t nevents;
     char *events[ACTION_MAX_EVIDENCE]; /* evidence, triggering event last */
+    char *json; /* owned: the action as published, set by the engine when it decides */
 } action_t;
 
 /* Deterministic id from the rule, the kind, the identity, the authenticator

@@ -28,10 +28,6 @@ void backtest_free(backtest_t *b);
 /* Takes note of the n actions (borrowed) of one event. -1 on out-of-memory. */
 int backtest_add(backtest_t *b, const action_t *actions, size_t n);
 
-/* Identities with at least one action (any mode) of rule i, and of any rule
- * when i is (size_t)-1. */
-size_t backtest_identities(const backtest_t *b, size_t i);
-
 /* Prints the per-rule table to f: the engine's counters (e, whose rule set
  * is the backtest's) and the identities affected, then a total line. */
 void backtest_print_table(FILE *f, const backtest_t *b, const engine_t *e);

@@ -251,6 +251,26 @@ reference_run() {
     redis_dump >"$WORK/dump-$name"
 }
 
+# collect_actions N OUT: consumes auth.actions from the start until the N
+# markers and every action id of replay are there (at most 40 tries).
+collect_actions() {
+    local want_ids
+    want_ids=$(action_ids "$WORK/replay.jsonl" | wc -l)
+    for _ in $(seq 1 40); do
+        IDLE_MS=2500 consume auth.actions 0 "$2"
+        [ "$(grep -c '"identity":"marker-' "$2")" -ge "$1" ] &&
+            [ "$(action_ids "$2" | wc -l)" -ge "$want_ids" ] && return 0
+    done
+    return 1
+}
+
+# check_state LABEL REFERENCE_DUMP: the Redis state now equals the reference.
+check_state() {
+    redis_dump >"$WORK/dump-now"
+    check "$1" cmp -s "$WORK/dump-now" "$2"
+    cmp -s "$WORK/dump-now" "$2" || diff "$WORK/dump-now" "$2" | head -10 >&2
+}
+
 finish() {
     log "$(basename "$0"): $CHECKS_PASSED passed, $CHECKS_FAILED failed"
     [ "$CHECKS_FAILED" -eq 0 ] && [ "$CHECKS_PASSED" -gt 0 ]

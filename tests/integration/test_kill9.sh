@@ -31,15 +31,9 @@ for frac in 30 70; do
     start_detector "$WORK/a.conf" "$WORK/a.log"
 done
 check "killed twice mid-stream" test "$kills" -eq 2
-for _ in $(seq 1 40); do
-    IDLE_MS=2500 consume auth.actions 0 "$WORK/a-actions.jsonl"
-    [ "$(grep -c '"identity":"marker-' "$WORK/a-actions.jsonl")" -ge 40 ] && \
-        [ "$(action_ids "$WORK/a-actions.jsonl" | wc -l)" -ge "$expected" ] && break
-done
+collect_actions 40 "$WORK/a-actions.jsonl"
 log "run A published $(wc -l <"$WORK/a-actions.jsonl") messages, $(action_ids "$WORK/a-actions.jsonl" | wc -l) distinct ids"
 check "after kill -9: every action exactly once by action_id" cmp -s <(action_ids "$WORK/replay.jsonl") <(action_ids "$WORK/a-actions.jsonl")
-redis_dump >"$WORK/dump-a"
-check "after kill -9: Redis state equals the never-killed run" cmp -s "$WORK/dump-a" "$WORK/dump-b"
-cmp -s "$WORK/dump-a" "$WORK/dump-b" || diff "$WORK/dump-a" "$WORK/dump-b" | head -10 >&2
+check_state "after kill -9: Redis state equals the never-killed run" "$WORK/dump-b"
 stop_detector TERM
 finish

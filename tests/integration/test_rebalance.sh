@@ -23,16 +23,11 @@ for _ in $(seq 1 1200); do [ "$(rcli dbsize)" -ge $((final_keys * 3 / 5)) ] && b
 kill -TERM "$PID_1"; wait "$PID_1"; rc1=$?
 log "first daemon left at $(rcli dbsize) of $final_keys keys"
 check "the leaving daemon exited cleanly" test "$rc1" -eq 0
-for _ in $(seq 1 40); do
-    IDLE_MS=2500 consume auth.actions 0 "$WORK/actions.jsonl"
-    [ "$(grep -c '"identity":"marker-' "$WORK/actions.jsonl")" -ge 40 ] && break
-done
+collect_actions 40 "$WORK/actions.jsonl"
 check "both daemons saw a rebalance" grep -q "revoked" "$WORK/a1.log"
 check "the second daemon took partitions" grep -q "assigned" "$WORK/a2.log"
 check "rebalances: the same action ids as replay" cmp -s <(action_ids "$WORK/replay.jsonl") <(action_ids "$WORK/actions.jsonl")
-redis_dump >"$WORK/dump-two"
-check "rebalances: Redis state equals a single daemon's" cmp -s "$WORK/dump-two" "$WORK/dump-single"
-cmp -s "$WORK/dump-two" "$WORK/dump-single" || diff "$WORK/dump-two" "$WORK/dump-single" | head -10 >&2
+check_state "rebalances: Redis state equals a single daemon's" "$WORK/dump-single"
 log "published $(wc -l <"$WORK/actions.jsonl") messages for $(action_ids "$WORK/actions.jsonl" | wc -l) distinct actions"
 DETECTOR_PID=$PID_2
 stop_detector TERM

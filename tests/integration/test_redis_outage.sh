@@ -25,14 +25,9 @@ log "redis killed"
 sleep 3
 check "the daemon survives Redis going away" kill -0 "$DETECTOR_PID"
 restart_redis --appendonly yes --appendfsync always
-for _ in $(seq 1 40); do
-    IDLE_MS=2500 consume auth.actions 0 "$WORK/a-actions.jsonl"
-    [ "$(grep -c '"identity":"marker-' "$WORK/a-actions.jsonl")" -ge 20 ] && break
-done
+collect_actions 20 "$WORK/a-actions.jsonl"
 check "the daemon logged the outage and the recovery" grep -q "state store is back" "$WORK/a.log"
 check "outage: the same action ids as replay" cmp -s <(action_ids "$WORK/replay.jsonl") <(action_ids "$WORK/a-actions.jsonl")
-redis_dump >"$WORK/dump-a"
-check "outage: Redis state equals the run without outage" cmp -s "$WORK/dump-a" "$WORK/dump-b"
-cmp -s "$WORK/dump-a" "$WORK/dump-b" || diff "$WORK/dump-a" "$WORK/dump-b" | head -10 >&2
+check_state "outage: Redis state equals the run without outage" "$WORK/dump-b"
 stop_detector TERM
 finish
