@@ -37,14 +37,15 @@ engine_t *engine_new(const ruleset_t *rs, store_t *st, const engine_opts_t *opts
     e->activity_cap = opts && opts->activity_cap ? opts->activity_cap : 100;
     size_t nr = ruleset_rule_count(rs), ns = ruleset_slot_count(rs), nq = ruleset_request_count(rs);
     e->stats = calloc(nr ? nr : 1, sizeof *e->stats);
+    e->saved = calloc(nr ? nr : 1, sizeof *e->saved);
     e->slot_gen = calloc(ns ? ns : 1, sizeof *e->slot_gen);
     e->slot_val = calloc(ns ? ns : 1, sizeof *e->slot_val);
     e->slot_lo = calloc(ns ? ns : 1, sizeof *e->slot_lo);
     e->req_state = calloc(nq ? nq : 1, sizeof *e->req_state);
     e->req = calloc(nq ? nq : 1, sizeof *e->req);
     e->md = pcre2_match_data_create(16, NULL);
-    if (!e->stats || !e->slot_gen || !e->slot_val || !e->slot_lo || !e->req_state || !e->req ||
-        !e->md) {
+    if (!e->stats || !e->saved || !e->slot_gen || !e->slot_val || !e->slot_lo || !e->req_state ||
+        !e->req || !e->md) {
         engine_free(e);
         return NULL;
     }
@@ -72,6 +73,7 @@ void engine_free(engine_t *e)
     clear_actions(e);
     if (e->req_state && e->req) clear_requests(e);
     free(e->stats);
+    free(e->saved);
     free(e->slot_gen);
     free(e->slot_val);
     free(e->slot_lo);
@@ -94,6 +96,16 @@ void engine_adopt_stats(engine_t *e, const engine_t *old)
                 e->stats[i] = old->stats[k];
                 break;
             }
+}
+
+void engine_stats_save(engine_t *e)
+{
+    memcpy(e->saved, e->stats, ruleset_rule_count(e->rs) * sizeof *e->stats);
+}
+
+void engine_stats_restore(engine_t *e)
+{
+    memcpy(e->stats, e->saved, ruleset_rule_count(e->rs) * sizeof *e->stats);
 }
 
 const ruleset_t *engine_ruleset(const engine_t *e)

@@ -1,14 +1,18 @@
 /* run.c - `detector run`: the daemon. Kafka in, state in Redis, actions out.
  *
  * The loop, once per batch:
- *   1. take up to batch.size messages, or what arrives within batch.time;
- *   2. per message, in order: parse; a bad event goes to the dead-letter
- *      topic, an unknown type is counted, a valid event goes through the
- *      engine and its actions are produced. When Redis fails, the partitions
- *      are paused and the same event is retried with backoff until Redis
- *      answers: nothing is skipped;
- *   3. wait until the producer has delivered every action and dead letter of
- *      the batch (failed deliveries are produced again);
+ *   1. take what the consumer has ready, up to batch.size messages, for at
+ *      most batch.time after the first;
+ *   2. parse every message once, then decide the valid events in order with
+ *      the decisions of one event at a time, through the batch cache
+ *      (store_cache.c): the state the batch needs comes from Redis in one
+ *      round trip (rarely two) and its writes, the outbox included, go back
+ *      in one more. When Redis fails, the partitions are paused and the whole
+ *      batch is decided again with backoff until Redis answers: nothing is
+ *      skipped;
+ *   3. produce the dead letters and actions in message order, and wait until
+ *      the producer has delivered every one (failed deliveries are produced
+ *      again);
  *   4. only then store the offsets of the batch (committed by librdkafka's
  *      auto-commit, and synchronously on shutdown and on revocation).
  * At-least-once delivery plus idempotent state and deterministic action ids
@@ -72,7 +76,8 @@ typedef struct daemon {
     const char *conf_path;
     config_t cfg;
     ruleset_t *rs;
-    store_t *st;
+    store_t *st;    /* Redis */
+    store_t *cache; /* the batch cache over st: what the engine works on */
     engine_t *eng;
     rd_kafka_t *consumer, *producer;
     pending_t *failed; /* deliveries to retry */
@@ -362,94 +367,194 @@ static int publish_lines(daemon_t *d, const char *identity, const char *lines, i
     return 0;
 }
 
-/* Handles one message that arrived at arrived_us. 0: done; -1: the store
- * or the producer failed, retry later (the effects so far are idempotent). */
-static int handle(daemon_t *d, const rd_kafka_message_t *m, int64_t arrived_us)
+typedef struct item item_t;
+
+/* The messages of a batch, in the order the consumer gave them. */
+typedef struct batch {
+    rd_kafka_message_t **m;
+    int64_t *arrived; /* when each message came out of the consumer */
+    item_t *items;    /* each message parsed, and what was decided for it */
+    size_t n, cap;
+    size_t parsed; /* items[0..parsed) are parsed */
+} batch_t;
+
+/* One message of a batch, parsed once. */
+struct item {
+    event_status_t status;
+    event_t ev;       /* EVENT_OK (and EVENT_UNKNOWN: cleared) */
+    char reason[512]; /* EVENT_BAD */
+    char *lines;      /* its actions, one JSON per line (NULL: none) */
+    char *breaker;    /* one line per block the breaker made shadow */
+    size_t nactions;
+    int republished; /* found in the outbox: published again as decided */
+};
+
+static void item_reset(item_t *it)
 {
-    char err[512];
-    event_t ev;
-    event_status_t s = event_parse(m->payload ? m->payload : "", m->len, &ev, err, sizeof err);
-    if (s == EVENT_BAD) {
-        if (send_dead_letter(d, m, err) < 0) return -1;
-        d->bad++;
-        log_warnx("bad event at %s [%d] offset %lld: %s", rd_kafka_topic_name(m->rkt),
-                  (int)m->partition, (long long)m->offset, err);
-        return 0;
-    }
-    if (s == EVENT_UNKNOWN) {
-        d->unknown++;
-        event_clear(&ev);
-        return 0;
-    }
-    int rc = -1;
-    char *lines = NULL;
-    const char *id = ev.str[FIELD_IDENTITY], *eid = ev.str[FIELD_EVENT_ID];
-    /* A redelivered event whose actions were decided before: publish them
-     * again as they were (the state has moved on since, so deciding anew
-     * could differ). */
+    free(it->lines);
+    free(it->breaker);
+    it->lines = it->breaker = NULL;
+    it->nactions = 0;
+    it->republished = 0;
+}
+
+static void item_clear(item_t *it)
+{
+    item_reset(it);
+    if (it->status == EVENT_OK) event_clear(&it->ev);
+}
+
+/* Decides one event in a pass over the batch (see decide_batch). 0, or -1
+ * with err when the store failed. */
+static int decide_event(daemon_t *d, item_t *it, char *err, size_t errlen)
+{
+    const event_t *ev = &it->ev;
+    const char *id = ev->str[FIELD_IDENTITY], *eid = ev->str[FIELD_EVENT_ID];
     int found = 0;
     store_request_t out;
-    if (store_request_get(d->st, id, OUTBOX, eid, &found, &out, err, sizeof err) < 0)
-        goto store_failed;
+
+    item_reset(it);
+    /* A redelivered event whose actions were decided before: publish them
+     * again as they were (the state has moved on since, so deciding anew
+     * could differ). Its state is fed again (idempotent), its rules are not
+     * run. */
+    if (store_request_get(d->cache, id, OUTBOX, eid, &found, &out, err, errlen) < 0) return -1;
     if (found) {
-        /* Its state is fed again (idempotent), its rules are not run. */
-        if (engine_feed(d->eng, &ev, err, sizeof err) < 0) {
-            store_request_clear(&out);
-            goto store_failed;
-        }
-        rc = 0;
-        for (size_t i = 0; i < out.nfields; i++)
-            if (strcmp(out.name[i], "actions") == 0 &&
-                publish_lines(d, id, out.value[i], arrived_us) < 0)
+        int rc = engine_feed(d->eng, ev, err, errlen);
+        for (size_t i = 0; rc == 0 && i < out.nfields; i++)
+            if (strcmp(out.name[i], "actions") == 0 && !it->lines &&
+                !(it->lines = strdup(out.value[i])))
                 rc = -1;
         store_request_clear(&out);
-        if (rc == 0) {
-            d->republished++;
-            d->events++;
-        }
-        goto done;
+        it->republished = 1;
+        if (rc < 0 && !it->lines) snprintf(err, errlen, "out of memory");
+        return rc;
     }
     const action_t *acts;
     size_t n;
-    if (engine_process(d->eng, &ev, &acts, &n, err, sizeof err) < 0) goto store_failed;
-    if (n > 0) {
-        /* 1. the actions, kept with the event (the outbox), 2. published. */
-        size_t len = 0;
-        FILE *f = open_memstream(&lines, &len);
-        if (!f) goto done;
-        for (size_t i = 0; i < n; i++) {
-            fprintf(f, "%s\n", acts[i].json);
-            if (acts[i].breaker) {
-                d->breaker++;
-                log_warnx("breaker: block %s of rule %s for %s published as shadow",
-                          acts[i].action_id, acts[i].rule->id, acts[i].identity);
+    if (engine_process(d->eng, ev, &acts, &n, err, errlen) < 0) return -1;
+    if (n == 0) return 0;
+    /* The actions, kept with the event (the outbox) before they are
+     * published. */
+    size_t len = 0, blen = 0;
+    FILE *f = open_memstream(&it->lines, &len);
+    FILE *bf = NULL;
+    if (!f) goto oom;
+    for (size_t i = 0; i < n; i++) {
+        fprintf(f, "%s\n", acts[i].json);
+        if (acts[i].breaker) {
+            if (!bf && !(bf = open_memstream(&it->breaker, &blen))) {
+                fclose(f);
+                goto oom;
             }
+            fprintf(bf, "block %s of rule %s for %s\n", acts[i].action_id, acts[i].rule->id,
+                    acts[i].identity);
         }
-        fclose(f);
-        store_request_t o;
-        memset(&o, 0, sizeof o);
-        o.ts_us = ev.ts_us;
-        snprintf(o.event_id, sizeof o.event_id, "%s", eid);
-        const char *name = "actions";
-        memcpy(&o.name[0], &name, sizeof name);
-        memcpy(&o.value[0], &lines, sizeof lines);
-        o.nfields = 1;
-        if (store_request_put(d->st, id, OUTBOX, eid, &o, OUTBOX_KEEP_US, err, sizeof err) < 0 ||
-            store_flush(d->st, err, sizeof err) < 0)
-            goto store_failed;
-        if (publish_lines(d, id, lines, arrived_us) < 0) goto done;
-        d->actions += n;
     }
-    d->events++;
+    if (bf) fclose(bf);
+    fclose(f);
+    it->nactions = n;
+    store_request_t o;
+    memset(&o, 0, sizeof o);
+    o.ts_us = ev->ts_us;
+    snprintf(o.event_id, sizeof o.event_id, "%s", eid);
+    const char *name = "actions";
+    memcpy(&o.name[0], &name, sizeof name);
+    memcpy(&o.value[0], &it->lines, sizeof it->lines);
+    o.nfields = 1;
+    return store_request_put(d->cache, id, OUTBOX, eid, &o, OUTBOX_KEEP_US, err, errlen);
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+/* Decides every event of the batch with the decisions of one event at a
+ * time, reading and writing Redis in few round trips: passes over the batch
+ * in memory until one needs no key it has not loaded (store_cache.c), then
+ * that pass's writes in one pipelined round trip. 0, or -1 with err when
+ * Redis failed: the whole batch is decided again later (idempotent). */
+static int decide_batch(daemon_t *d, batch_t *b, char *err, size_t errlen)
+{
+    int rc = -1;
+    for (; b->parsed < b->n; b->parsed++) {
+        const rd_kafka_message_t *m = b->m[b->parsed];
+        item_t *it = &b->items[b->parsed];
+        memset(it, 0, sizeof *it);
+        it->status = event_parse(m->payload ? m->payload : "", m->len, &it->ev, it->reason,
+                                 sizeof it->reason);
+        if (it->status == EVENT_UNKNOWN) event_clear(&it->ev);
+    }
+    engine_stats_save(d->eng);
+    for (;;) {
+        if (store_cache_begin(d->cache, err, errlen) < 0) goto out;
+        for (size_t i = 0; i < b->n; i++)
+            if (b->items[i].status == EVENT_OK && decide_event(d, &b->items[i], err, errlen) < 0)
+                goto out;
+        if (store_cache_missing(d->cache) == 0) break;
+        if (store_cache_fetch(d->cache, err, errlen) < 0) goto out;
+        engine_stats_restore(d->eng);
+    }
+    if (store_cache_commit(d->cache, err, errlen) < 0) goto out;
     rc = 0;
-    goto done;
-store_failed:
-    if (!d->redis_down) log_warnx("state store failed: %s; pausing consumption and retrying", err);
-    d->redis_down = 1;
-done:
-    free(lines);
-    event_clear(&ev);
+out:
+    if (rc < 0) engine_stats_restore(d->eng);
+    store_cache_end(d->cache);
     return rc;
+}
+
+/* Publishes what the batch decided, in message order: dead letters and
+ * actions. 0, or -1 when the producer refused a message. */
+static int publish_batch(daemon_t *d, const batch_t *b)
+{
+    unsigned long events = 0, bad = 0, unknown = 0, actions = 0, breaker = 0, republished = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const rd_kafka_message_t *m = b->m[i];
+        const item_t *it = &b->items[i];
+        if (it->status == EVENT_BAD) {
+            if (send_dead_letter(d, m, it->reason) < 0) return -1;
+            log_warnx("bad event at %s [%d] offset %lld: %s", rd_kafka_topic_name(m->rkt),
+                      (int)m->partition, (long long)m->offset, it->reason);
+            bad++;
+            continue;
+        }
+        if (it->status == EVENT_UNKNOWN) {
+            unknown++;
+            continue;
+        }
+        const char *id = it->ev.str[FIELD_IDENTITY];
+        if (it->lines && publish_lines(d, id, it->lines, b->arrived[i]) < 0) return -1;
+        for (const char *p = it->breaker; p && *p;) {
+            const char *nl = strchr(p, '\n');
+            int len = nl ? (int)(nl - p) : (int)strlen(p);
+            log_warnx("breaker: %.*s published as shadow", len, p);
+            breaker++;
+            p += len + (nl ? 1 : 0);
+        }
+        events++;
+        actions += it->nactions;
+        republished += (unsigned long)it->republished;
+    }
+    d->events += events;
+    d->bad += bad;
+    d->unknown += unknown;
+    d->actions += actions;
+    d->breaker += breaker;
+    d->republished += republished;
+    return 0;
+}
+
+/* Decides and publishes the batch. 0: done; -1: Redis or the producer
+ * failed, retry later (the effects so far are idempotent). */
+static int process_batch(daemon_t *d, batch_t *b)
+{
+    char err[512];
+    if (decide_batch(d, b, err, sizeof err) < 0) {
+        if (!d->redis_down)
+            log_warnx("state store failed: %s; pausing consumption and retrying", err);
+        d->redis_down = 1;
+        return -1;
+    }
+    return publish_batch(d, b);
 }
 
 /* Waits until every message handed to the producer is delivered, producing
@@ -497,12 +602,6 @@ static void pause_all(daemon_t *d, int pause)
     }
 }
 
-typedef struct batch {
-    rd_kafka_message_t **m;
-    int64_t *arrived; /* when each message came out of the consumer */
-    size_t n, cap;
-} batch_t;
-
 static int batch_push(batch_t *b, rd_kafka_message_t *m)
 {
     if (b->n == b->cap) {
@@ -513,11 +612,24 @@ static int batch_push(batch_t *b, rd_kafka_message_t *m)
         int64_t *na = realloc(b->arrived, cap * sizeof *na);
         if (!na) return -1;
         b->arrived = na;
+        item_t *ni = realloc(b->items, cap * sizeof *ni);
+        if (!ni) return -1;
+        b->items = ni;
         b->cap = cap;
     }
     b->arrived[b->n] = mono_us();
     b->m[b->n++] = m;
     return 0;
+}
+
+/* Lets the messages of the batch go. */
+static void batch_clear(batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (i < b->parsed) item_clear(&b->items[i]);
+        rd_kafka_message_destroy(b->m[i]);
+    }
+    b->n = b->parsed = 0;
 }
 
 /* Polls one message into the batch; 1 if one was added. */
@@ -541,10 +653,11 @@ static int poll_one(daemon_t *d, batch_t *b, int timeout_ms)
     return 1;
 }
 
-/* Retries message m until the store answers. While waiting, the consumer is
- * paused but still polled (so the group keeps us); anything it returns joins
- * the batch in order. Returns -1 when stopping or after a rebalance. */
-static int retry_until_stored(daemon_t *d, batch_t *b, size_t i)
+/* Retries the batch until Redis and the producer take it. While waiting,
+ * the consumer is paused but still polled (so the group keeps us); anything
+ * it returns joins the batch in order. Returns -1 when stopping or after a
+ * rebalance (then nothing of the batch counts as done). */
+static int retry_batch(daemon_t *d, batch_t *b)
 {
     long backoff = 100;
     pause_all(d, 1);
@@ -553,10 +666,10 @@ static int retry_until_stored(daemon_t *d, batch_t *b, size_t i)
         int64_t until = mono_ms() + backoff;
         while (mono_ms() < until && !stop_requested && !d->rebalanced)
             poll_one(d, b, 50);
+        if (stop_requested || d->rebalanced || d->fatal) return -1;
         char err[256];
-        if (store_reconnect(d->st, err, sizeof err) == 0 &&
-            handle(d, b->m[i], b->arrived[i]) == 0) {
-            log_info("state store is back; resuming");
+        if (store_reconnect(d->st, err, sizeof err) == 0 && process_batch(d, b) == 0) {
+            if (d->redis_down) log_info("state store is back; resuming");
             d->redis_down = 0;
             pause_all(d, 0);
             return 0;
@@ -650,7 +763,7 @@ static void reload(daemon_t *d)
     }
     rules_diag_free(&diag);
     engine_opts_t o = {.activity_cap = (size_t)cfg.activity_max};
-    engine_t *eng = engine_new(rs, d->st, &o);
+    engine_t *eng = engine_new(rs, d->cache, &o);
     if (!eng) {
         log_errorx("reload refused: out of memory; the running rules stay in force");
         ruleset_free(rs);
@@ -747,38 +860,43 @@ static void run_loop(daemon_t *d)
             write_stats(d);
             last_stats = mono_ms();
         }
-        /* 1. A batch. A rebalance while it fills is seen below. */
+        /* 1. A batch: what the consumer has ready, up to batch.size, and
+         * for at most batch.time after its first message. A rebalance while
+         * it fills is seen below. */
         int64_t deadline = 0;
         d->rebalanced = 0;
         while (b.n < (size_t)d->cfg.batch_size && !stop_requested && !d->fatal) {
-            int64_t now = mono_ms();
-            int timeout = b.n == 0 ? 100 : (int)(deadline - now);
-            if (b.n > 0 && timeout <= 0) break;
+            int timeout = 100;
+            if (b.n > 0) {
+                int64_t left = deadline - mono_ms();
+                if (left <= 0) break;
+                timeout = 0; /* nothing ready: the batch is cut */
+            }
             int got = poll_one(d, &b, timeout);
             if (got && b.n == 1) deadline = mono_ms() + d->cfg.batch_time_ms;
-            if (b.n == 0) break; /* idle: back to the loop (reload, statistics) */
+            if (!got) break; /* idle (back to the loop: reload, statistics), or cut */
         }
         if (b.n == 0) continue;
-        /* 2. In order; a store failure pauses and retries the same event. */
+        /* 2. Decided in order, as one event at a time would; a failure of
+         * Redis pauses and retries the whole batch. */
         size_t done = 0;
-        for (; done < b.n && !d->rebalanced && !d->fatal; done++)
-            if (handle(d, b.m[done], b.arrived[done]) < 0 && retry_until_stored(d, &b, done) < 0)
-                break;
+        if (!d->rebalanced && !d->fatal && (process_batch(d, &b) == 0 || retry_batch(d, &b) == 0))
+            done = b.n;
         /* 3. Every effect delivered, then 4. the offsets. */
         int delivered = flush_all(d) == 0;
         if (d->rebalanced)
             after_rebalance(d, &b, done, delivered);
         else if (delivered)
             store_offsets(&b, done);
-        for (size_t i = 0; i < b.n; i++)
-            rd_kafka_message_destroy(b.m[i]);
-        b.n = 0;
+        batch_clear(&b);
     }
     if (d->fatal)
         log_errorx("stopping after a fatal error; nothing after the last delivered batch is "
                    "committed");
+    batch_clear(&b);
     free(b.m);
     free(b.arrived);
+    free(b.items);
 }
 
 int cmd_run(const char *conf_path)
@@ -810,7 +928,9 @@ int cmd_run(const char *conf_path)
     }
     if (!d.st) goto out;
     engine_opts_t o = {.activity_cap = (size_t)d.cfg.activity_max};
-    d.eng = engine_new(d.rs, d.st, &o);
+    d.cache = store_cache_new(d.st);
+    if (!d.cache) goto out;
+    d.eng = engine_new(d.rs, d.cache, &o);
     if (!d.eng || kafka_open(&d) < 0) goto out;
     log_info("running: %zu rules, events from %s, actions to %s, group %s",
              ruleset_rule_count(d.rs), d.cfg.topic_events, d.cfg.topic_actions, d.cfg.group_id);
@@ -835,6 +955,7 @@ out:
     log_info("stopped: %lu events, %lu actions, %lu bad, %lu unknown type, %lu breaker trips",
              d.events, d.actions, d.bad, d.unknown, d.breaker);
     engine_free(d.eng);
+    store_free(d.cache);
     store_free(d.st);
     ruleset_free(d.rs);
     config_clear(&d.cfg);

@@ -86,7 +86,21 @@ struct store_ops {
     /* Waits for every write sent so far and checks it (writes may be
      * pipelined: see store_redis.c). */
     int (*flush)(store_t *s, char *err, size_t errlen);
+    /* Copies the whole value of each of keys[0..n) (of types[i], one of
+     * STORE_T_*) into the memory store into, replacing what into held
+     * under that key (a key absent here is made absent there). The Redis
+     * store sends every read at once: one round trip. NULL in a store that
+     * cannot be a cache's backing store. */
+    int (*fetch)(store_t *s, size_t n, const char *const *keys, const int *types, store_t *into,
+                 char *err, size_t errlen);
 };
+
+/* The types of value a key holds (what fetch reads it with). */
+enum { STORE_T_ZSET = 1, STORE_T_HASH, STORE_T_LIST, STORE_T_STR };
+
+/* Copies every key of the memory store src into the memory store into
+ * (which should be empty). 0, or -1 when out of memory. */
+int store_mem_copy(store_t *src, store_t *into, char *err, size_t errlen);
 
 /* The part common to every store. Implementations embed it as their first
  * member and cast. */

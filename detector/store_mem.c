@@ -17,102 +17,7 @@
 #include <string.h>
 
 #include "store_impl.h"
-
-/* --- A string-keyed hash table (open addressing, linear probing) ------ */
-
-struct slot {
-    uint64_t hash;
-    const char *key; /* NULL: empty; points into the value */
-    size_t klen;
-    void *val;
-};
-
-struct strmap {
-    struct slot *slots;
-    size_t cap; /* a power of two, or 0 */
-    size_t len;
-};
-
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a, then a finalizer */
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h;
-}
-
-static struct slot *strmap_find(const struct strmap *m, const char *key, size_t klen, uint64_t h)
-{
-    size_t mask, i;
-
-    if (m->cap == 0) return NULL;
-    mask = m->cap - 1;
-    for (i = (size_t)h & mask;; i = (i + 1) & mask) {
-        struct slot *sl = &m->slots[i];
-
-        if (sl->key == NULL) return NULL;
-        if (sl->hash == h && sl->klen == klen && memcmp(sl->key, key, klen) == 0) return sl;
-    }
-}
-
-static void strmap_place(struct slot *slots, size_t cap, const struct slot *src)
-{
-    size_t i;
-
-    for (i = (size_t)src->hash & (cap - 1); slots[i].key != NULL; i = (i + 1) & (cap - 1))
-        ;
-    slots[i] = *src;
-}
-
-/* Adds a key known to be absent. 0, or -1 when out of memory. */
-static int strmap_add(struct strmap *m, const char *key, size_t klen, uint64_t h, void *val)
-{
-    struct slot sl;
-
-    if ((m->len + 1) * 4 > m->cap * 3) {
-        size_t ncap = m->cap != 0 ? m->cap * 2 : 8, i;
-        struct slot *ns = calloc(ncap, sizeof *ns);
-
-        if (ns == NULL) return -1;
-        for (i = 0; i < m->cap; i++)
-            if (m->slots[i].key != NULL) strmap_place(ns, ncap, &m->slots[i]);
-        free(m->slots);
-        m->slots = ns;
-        m->cap = ncap;
-    }
-    sl.hash = h;
-    sl.key = key;
-    sl.klen = klen;
-    sl.val = val;
-    strmap_place(m->slots, m->cap, &sl);
-    m->len++;
-    return 0;
-}
-
-/* Removes a slot returned by strmap_find (backward-shift deletion). */
-static void strmap_remove(struct strmap *m, struct slot *sl)
-{
-    size_t mask = m->cap - 1, i = (size_t)(sl - m->slots), j = i, home;
-
-    for (;;) {
-        j = (j + 1) & mask;
-        if (m->slots[j].key == NULL) break;
-        home = (size_t)m->slots[j].hash & mask;
-        /* The entry at j may move to i unless its home lies in (i, j]. */
-        if (i <= j ? (i < home && home <= j) : (i < home || home <= j)) continue;
-        m->slots[i] = m->slots[j];
-        i = j;
-    }
-    m->slots[i].key = NULL;
-    m->len--;
-}
+#include "strmap.h"
 
 /* --- Values ----------------------------------------------------------- */
 
@@ -210,7 +115,7 @@ static struct slot *obj_slot(struct store_mem *m, const char *key)
 {
     size_t len = strlen(key);
 
-    return strmap_find(&m->keys, key, len, hash_bytes(key, len));
+    return strmap_find(&m->keys, key, len, strmap_hash(key, len));
 }
 
 /* DEL key */
@@ -233,7 +138,7 @@ static int obj_open(struct store_mem *m, const char *key, int type, int create, 
                     char *err, size_t errlen)
 {
     size_t len = strlen(key);
-    uint64_t h = hash_bytes(key, len);
+    uint64_t h = strmap_hash(key, len);
     struct slot *sl = strmap_find(&m->keys, key, len, h);
     struct mobj *o;
 
@@ -376,7 +281,7 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
 {
     struct store_mem *m = (struct store_mem *)s;
     size_t len = strlen(member);
-    uint64_t h = hash_bytes(member, len);
+    uint64_t h = strmap_hash(member, len);
     struct mobj *o;
     struct zset *z;
     struct slot *sl;
@@ -488,7 +393,7 @@ static int mem_zscore(store_t *s, const char *key, const char *member, int *foun
     *found = 0;
     if (obj_open((struct store_mem *)s, key, T_ZSET, 0, &o, err, errlen) < 0) return -1;
     if (o == NULL) return 0;
-    sl = strmap_find(&o->u.z.idx, member, len, hash_bytes(member, len));
+    sl = strmap_find(&o->u.z.idx, member, len, strmap_hash(member, len));
     if (sl != NULL) {
         *found = 1;
         *score = ((const struct zent *)sl->val)->score;
@@ -501,7 +406,7 @@ static int mem_zscore(store_t *s, const char *key, const char *member, int *foun
 static struct hent *hash_find(const struct strmap *h, const char *name)
 {
     size_t len = strlen(name);
-    struct slot *sl = strmap_find(h, name, len, hash_bytes(name, len));
+    struct slot *sl = strmap_find(h, name, len, strmap_hash(name, len));
 
     return sl != NULL ? sl->val : NULL;
 }
@@ -529,7 +434,7 @@ static int hash_set(struct strmap *h, const char *name, const char *value)
     e->value = v;
     e->vlen = vlen;
     memcpy(e->name, name, nlen + 1);
-    if (strmap_add(h, e->name, nlen, hash_bytes(name, nlen), e) < 0) {
+    if (strmap_add(h, e->name, nlen, strmap_hash(name, nlen), e) < 0) {
         free(v);
         free(e);
         return -1;
@@ -703,6 +608,119 @@ static int mem_lrange(store_t *s, const char *key, size_t max, char ***entries, 
     return 0;
 }
 
+/* --- Copies (a cache's snapshot: see store_cache.c) --------------------- */
+
+/* A deep copy of o under the same key, or NULL when out of memory. */
+static struct mobj *obj_copy(const struct mobj *o)
+{
+    struct mobj *c = calloc(1, sizeof *c + o->klen + 1);
+    size_t i;
+
+    if (c == NULL) return NULL;
+    c->type = o->type;
+    c->klen = o->klen;
+    memcpy(c->key, o->key, o->klen + 1);
+    switch (o->type) {
+    case T_ZSET: {
+        const struct zset *z = &o->u.z;
+        struct zset *d = &c->u.z;
+
+        if (z->n == 0) break;
+        d->v = malloc(z->n * sizeof *d->v);
+        if (d->v == NULL) goto fail;
+        d->cap = z->n;
+        for (i = 0; i < z->n; i++) {
+            const struct zent *e = ZAT(z, i);
+            struct zent *ne = malloc(sizeof *ne + e->len + 1);
+
+            if (ne == NULL) goto fail;
+            memcpy(ne, e, sizeof *ne + e->len + 1);
+            if (strmap_add(&d->idx, ne->member, ne->len, ne->hash, ne) < 0) {
+                free(ne);
+                goto fail;
+            }
+            d->v[d->n++] = ne;
+        }
+        break;
+    }
+    case T_HASH:
+        for (i = 0; i < o->u.h.cap; i++) {
+            const struct slot *sl = &o->u.h.slots[i];
+
+            if (sl->key != NULL && hash_set(&c->u.h, ((const struct hent *)sl->val)->name,
+                                            ((const struct hent *)sl->val)->value) < 0)
+                goto fail;
+        }
+        break;
+    case T_LIST:
+        if (o->u.l.n == 0) break;
+        c->u.l.v = malloc(o->u.l.n * sizeof *c->u.l.v);
+        if (c->u.l.v == NULL) goto fail;
+        c->u.l.cap = o->u.l.n;
+        for (i = 0; i < o->u.l.n; i++) {
+            if ((c->u.l.v[i] = strdup(o->u.l.v[i])) == NULL) goto fail;
+            c->u.l.n++;
+        }
+        break;
+    case T_STR:
+        if ((c->u.str = strdup(o->u.str)) == NULL) goto fail;
+        break;
+    }
+    return c;
+fail:
+    obj_free(c);
+    return NULL;
+}
+
+/* Puts a copy of o (NULL: nothing) under its key in m, replacing what was
+ * there. */
+static int obj_put_copy(struct store_mem *m, const char *key, const struct mobj *o, char *err,
+                        size_t errlen)
+{
+    struct mobj *c;
+
+    obj_del(m, key);
+    if (o == NULL) return 0;
+    if ((c = obj_copy(o)) == NULL) return oom(err, errlen);
+    if (strmap_add(&m->keys, c->key, c->klen, strmap_hash(c->key, c->klen), c) < 0) {
+        obj_free(c);
+        return oom(err, errlen);
+    }
+    return 0;
+}
+
+static int mem_fetch(store_t *s, size_t n, const char *const *keys, const int *types, store_t *into,
+                     char *err, size_t errlen)
+{
+    struct store_mem *m = (struct store_mem *)s;
+    size_t i;
+
+    (void)types;
+    for (i = 0; i < n; i++) {
+        struct slot *sl = obj_slot(m, keys[i]);
+
+        if (obj_put_copy((struct store_mem *)into, keys[i], sl != NULL ? sl->val : NULL, err,
+                         errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int store_mem_copy(store_t *src, store_t *into, char *err, size_t errlen)
+{
+    struct store_mem *m = (struct store_mem *)src;
+    size_t i;
+
+    for (i = 0; i < m->keys.cap; i++) {
+        const struct slot *sl = &m->keys.slots[i];
+
+        if (sl->key != NULL &&
+            obj_put_copy((struct store_mem *)into, sl->key, sl->val, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* --- The store ------------------------------------------------------------ */
 
 static int mem_reconnect(store_t *s, char *err, size_t errlen)
@@ -748,6 +766,7 @@ static const struct store_ops mem_ops = {
     .lpush_unique = mem_lpush_unique,
     .lrange = mem_lrange,
     .flush = mem_flush,
+    .fetch = mem_fetch,
 };
 
 store_t *store_mem_new(const char *prefix)

@@ -450,6 +450,134 @@ static int redis_lrange(store_t *s, const char *key, size_t max, char ***entries
     return strings_out(rep, entries, n, err, errlen);
 }
 
+/* --- Fetch: the whole value of many keys, one round trip ------------------ */
+
+/* Loads one reply (of a read of a key of type) into the memory store into,
+ * through into's own primitives, after deleting the key there. */
+static int load_reply(store_t *into, const char *key, int type, const redisReply *rep, char *err,
+                      size_t errlen)
+{
+    size_t i;
+    int rc = 0;
+
+    if (into->ops->del(into, key, err, errlen) < 0) return -1;
+    if (rep->type == REDIS_REPLY_NIL) return 0;
+    if (type == STORE_T_STR) {
+        char *v;
+
+        if (rep->type != REDIS_REPLY_STRING) goto unexpected;
+        if ((v = dupn(rep->str, rep->len)) == NULL) goto oom;
+        rc = into->ops->set(into, key, v, 0, err, errlen);
+        free(v);
+        return rc;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY) goto unexpected;
+    for (i = 0; i < rep->elements; i++)
+        if (rep->element[i]->type != REDIS_REPLY_STRING) goto unexpected;
+    if (type == STORE_T_ZSET) { /* member, score, member, score, ... */
+        for (i = 0; rc == 0 && i + 1 < rep->elements; i += 2) {
+            const redisReply *m = rep->element[i], *sc = rep->element[i + 1];
+            int64_t score;
+            char *v;
+
+            if (store_parse_i64(sc->str, sc->len, &score) < 0) {
+                store_err(err, errlen, "redis: bad score \"%.40s\" in %s", sc->str, key);
+                return -1;
+            }
+            if ((v = dupn(m->str, m->len)) == NULL) goto oom;
+            rc = into->ops->zadd(into, key, v, score, 0, INT64_MIN, 0, err, errlen);
+            free(v);
+        }
+    } else if (type == STORE_T_HASH) {
+        size_t nf = rep->elements / 2;
+        struct store_field *f = calloc(nf ? nf : 1, sizeof *f);
+        char **v = calloc(nf * 2 + 1, sizeof *v);
+
+        for (i = 0; f != NULL && v != NULL && i < nf * 2; i++)
+            if ((v[i] = dupn(rep->element[i]->str, rep->element[i]->len)) == NULL) break;
+        if (f != NULL && v != NULL && i == nf * 2) {
+            for (i = 0; i < nf; i++) {
+                f[i].name = v[2 * i];
+                f[i].value = v[2 * i + 1];
+            }
+            rc = into->ops->hreplace(into, key, f, nf, 0, 0, err, errlen);
+        } else {
+            rc = -2;
+        }
+        for (i = 0; v != NULL && i < nf * 2; i++)
+            free(v[i]);
+        free(v);
+        free(f);
+        if (rc == -2) goto oom;
+    } else { /* a list, newest first: pushed oldest first */
+        for (i = rep->elements; rc == 0 && i-- > 0;) {
+            char *v = dupn(rep->element[i]->str, rep->element[i]->len);
+
+            if (v == NULL) goto oom;
+            rc = into->ops->lpush_unique(into, key, v, (size_t)LIST_CAP_MAX, err, errlen);
+            free(v);
+        }
+    }
+    return rc;
+unexpected:
+    store_err(err, errlen, "redis: unexpected reply type %d for %s", rep->type, key);
+    return -1;
+oom:
+    store_err(err, errlen, "store: out of memory");
+    return -1;
+}
+
+static int redis_fetch(store_t *s, size_t n, const char *const *keys, const int *types,
+                       store_t *into, char *err, size_t errlen)
+{
+    struct store_redis *r = (struct store_redis *)s;
+    size_t i, sent = 0;
+    int rc = 0;
+
+    if (ready(r, err, errlen) < 0 || drain(r, err, errlen) < 0) return -1;
+    for (i = 0; i < n; i++) {
+        const char *k = keys[i];
+        size_t kl = strlen(k);
+        int a;
+
+        switch (types[i]) {
+        case STORE_T_ZSET:
+            a = append(r, err, errlen, "ZRANGE %b 0 -1 WITHSCORES", k, kl);
+            break;
+        case STORE_T_HASH:
+            a = append(r, err, errlen, "HGETALL %b", k, kl);
+            break;
+        case STORE_T_LIST:
+            a = append(r, err, errlen, "LRANGE %b 0 -1", k, kl);
+            break;
+        default:
+            a = append(r, err, errlen, "GET %b", k, kl);
+            break;
+        }
+        if (a < 0) return -1;
+        sent++;
+    }
+    /* Every reply is read, even after a failure, to keep the connection in
+     * step. */
+    for (i = 0; i < sent; i++) {
+        void *p = NULL;
+
+        if (redisGetReply(r->c, &p) != REDIS_OK || p == NULL) return io_fail(r, err, errlen);
+        if (rc == 0) {
+            const redisReply *rep = p;
+
+            if (rep->type == REDIS_REPLY_ERROR) {
+                store_err(err, errlen, "redis: %.*s", (int)rep->len, rep->str);
+                rc = -1;
+            } else {
+                rc = load_reply(into, keys[i], types[i], rep, err, errlen);
+            }
+        }
+        freeReplyObject(p);
+    }
+    return rc;
+}
+
 /* --- Connection ------------------------------------------------------------ */
 
 /* Connects (again): timeouts, AUTH, SELECT. On failure the store stays
@@ -551,6 +679,7 @@ static const struct store_ops redis_ops = {
     .lpush_unique = redis_lpush_unique,
     .lrange = redis_lrange,
     .flush = redis_flush,
+    .fetch = redis_fetch,
 };
 
 static char *dup0(const char *s)

@@ -138,4 +138,10 @@ const engine_rule_stats_t *engine_rule_stats(const engine_t *e, size_t i);
 void engine_adopt_stats(engine_t *e, const engine_t *old);
 const ruleset_t *engine_ruleset(const engine_t *e);
 
+/* A batch decided in passes (see store_cache_new) runs its events more than
+ * once: engine_stats_save before the first pass and engine_stats_restore
+ * before each further one make the statistics count the batch once. */
+void engine_stats_save(engine_t *e);
+void engine_stats_restore(engine_t *e);
+
 #endif

@@ -69,6 +69,39 @@ int store_reconnect(store_t *s, char *err, size_t errlen);
  * writes durable (before storing a Kafka offset) flushes. */
 int store_flush(store_t *s, char *err, size_t errlen);
 
+/* --- The batch cache (detector/store_cache.c) ----------------------------
+ *
+ * store_cache_new(back) gives a store through which a batch of events is
+ * decided in memory and written back in one round trip, with the decisions
+ * of one event at a time against back. back (borrowed, must outlive the
+ * cache) is the Redis or the memory store. Per batch:
+ *
+ *     do {
+ *         store_cache_begin(c);            a pass: every event of the
+ *         ... the batch through the engine ... batch, in order
+ *     } while (store_cache_missing(c) > 0 && store_cache_fetch(c) == 0);
+ *     store_cache_commit(c);               the last pass's writes, in order
+ *     store_cache_end(c);                  forget the batch (also on failure)
+ *
+ * Only the results of a pass with no miss may be used: a pass with misses
+ * read "empty" for the keys it had not loaded. Caller frees with
+ * store_free(); NULL when out of memory or when back cannot be fetched. */
+store_t *store_cache_new(store_t *back);
+/* Starts a pass over the keys loaded so far; forgets the last pass's writes. */
+int store_cache_begin(store_t *c, char *err, size_t errlen);
+/* Keys the pass in progress missed (0: its results stand). */
+size_t store_cache_missing(const store_t *c);
+/* Loads the missed keys from back (one round trip for Redis). */
+int store_cache_fetch(store_t *c, char *err, size_t errlen);
+/* Writes the pass's writes to back in order and waits for them. On failure
+ * back holds a prefix of them; decide the batch again from the start. */
+int store_cache_commit(store_t *c, char *err, size_t errlen);
+/* Forgets the batch: what was loaded and written. */
+void store_cache_end(store_t *c);
+/* Totals since creation: passes run, keys fetched, writes committed. */
+void store_cache_counters(const store_t *c, unsigned long *passes, unsigned long *fetched,
+                          unsigned long *written);
+
 /* Builds "PREFIX{SCOPE}:SUFFIX" into buf. Characters of the scope that
  * could end the hash tag or confuse a reader ('{', '}', '%', bytes below
  * 0x21 or above 0x7e) are written as %XX; the suffix is written as it is

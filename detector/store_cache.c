@@ -1,0 +1,545 @@
+/* store_cache.c - the batch cache: a batch of events decided in memory over
+ * a snapshot of the state it touches, then written back in one round trip.
+ *
+ * The daemon decides a batch in *passes*. A pass runs every event of the
+ * batch, in order, through the engine against a memory store that holds a
+ * copy of the keys loaded so far (each exactly as it was in the backing
+ * store when loaded). An operation on a key that is not loaded is a *miss*:
+ * the key is noted (with the type of value the operation wants) and the
+ * operation answers "empty"; the pass goes on, but its results are thrown
+ * away. After a pass with misses, store_cache_fetch loads every noted key in
+ * one round trip and the batch runs again. A pass without a miss read only
+ * loaded keys and the batch's own earlier writes, in event order: its
+ * decisions are those of one event at a time against the backing store.
+ * Its writes (the log) are then sent to the backing store in event order,
+ * pipelined, in one round trip (store_cache_commit).
+ *
+ * Writes that replace a whole value (a hash replaced, a string set, a key
+ * deleted) need not load the key: the key is known for the rest of the
+ * pass. Two passes are the rule (the first learns the keys, the second
+ * decides); a third only when an event's keys depend on values read.
+ *
+ * The backing store executes the log in order on one connection, so a
+ * failure or a crash in the middle leaves a prefix of it: the state of
+ * "events 1..k done, event k+1 partly", exactly what processing one event at
+ * a time can leave, which the engine's idempotence per event already covers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_impl.h"
+#include "strmap.h"
+
+/* What the cache knows of a key during a batch. */
+struct ckey {
+    int type;            /* STORE_T_*: what to read it as */
+    int loaded;          /* its snapshot is in the cache's base */
+    unsigned local_pass; /* a whole-value write of pass local_pass made it known */
+    unsigned need_pass;  /* noted as missing in pass need_pass */
+    size_t klen;
+    char key[];
+};
+
+enum { OP_ZADD = 1, OP_HREPLACE, OP_SET, OP_DEL, OP_PUSH };
+
+/* One write of the pass, with copies of its arguments. */
+struct wop {
+    int kind;
+    int flags;
+    char *key, *str;
+    int64_t score, min_score, ttl_ms, expire_at_ms;
+    size_t cap;
+    struct store_field *f;
+    size_t nf;
+};
+
+struct store_cache {
+    struct store base;
+    store_t *back;      /* borrowed */
+    store_t *snap;      /* the loaded keys as the backing store had them */
+    store_t *mem;       /* this pass's copy of snap, changed by the pass */
+    struct strmap keys; /* key -> struct ckey */
+    unsigned pass;      /* the pass in progress (0: none yet) */
+    struct ckey **need; /* the keys missed in this pass */
+    size_t nneed, capneed;
+    struct wop *log; /* the writes of this pass, in order */
+    size_t nlog, caplog;
+    unsigned long passes, fetched, committed; /* totals, for statistics */
+};
+
+static const struct store_ops cache_ops;
+
+static struct store_cache *cache_of(store_t *s)
+{
+    return s != NULL && s->ops == &cache_ops ? (struct store_cache *)s : NULL;
+}
+
+static int oom(char *err, size_t errlen)
+{
+    store_err(err, errlen, "store: out of memory");
+    return -1;
+}
+
+/* --- Keys -------------------------------------------------------------- */
+
+static struct ckey *key_get(struct store_cache *c, const char *key, int type)
+{
+    size_t len = strlen(key);
+    uint64_t h = strmap_hash(key, len);
+    struct slot *sl = strmap_find(&c->keys, key, len, h);
+    struct ckey *k;
+
+    if (sl != NULL) return sl->val;
+    k = calloc(1, sizeof *k + len + 1);
+    if (k == NULL) return NULL;
+    k->type = type;
+    k->klen = len;
+    memcpy(k->key, key, len + 1);
+    if (strmap_add(&c->keys, k->key, len, h, k) < 0) {
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
+/* 1 when the pass may use key (of type); 0 after noting a miss; -1 when out
+ * of memory. blind: the operation replaces the whole value, so the key
+ * becomes known for the rest of the pass without being loaded. */
+static int usable(struct store_cache *c, const char *key, int type, int blind)
+{
+    struct ckey *k = key_get(c, key, type);
+
+    if (k == NULL) return -1;
+    if (k->loaded || k->local_pass == c->pass) return 1;
+    if (blind) {
+        k->local_pass = c->pass;
+        return 1;
+    }
+    if (k->need_pass != c->pass) {
+        if (c->nneed == c->capneed) {
+            size_t ncap = c->capneed ? c->capneed * 2 : 64;
+            struct ckey **nv = realloc(c->need, ncap * sizeof *nv);
+
+            if (nv == NULL) return -1;
+            c->need = nv;
+            c->capneed = ncap;
+        }
+        c->need[c->nneed++] = k;
+        k->need_pass = c->pass;
+        k->type = type;
+    }
+    return 0;
+}
+
+/* --- The log of writes -------------------------------------------------- */
+
+static void wop_clear(struct wop *w)
+{
+    size_t i;
+
+    free(w->key);
+    free(w->str);
+    for (i = 0; i < w->nf; i++) {
+        free((char *)(uintptr_t)w->f[i].name);
+        free((char *)(uintptr_t)w->f[i].value);
+    }
+    free(w->f);
+}
+
+static void log_clear(struct store_cache *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->nlog; i++)
+        wop_clear(&c->log[i]);
+    c->nlog = 0;
+}
+
+/* A new entry at the end of the log with a copy of key and str (may be
+ * NULL), or NULL when out of memory. */
+static struct wop *log_add(struct store_cache *c, int kind, const char *key, const char *str)
+{
+    struct wop *w;
+
+    if (c->nlog == c->caplog) {
+        size_t ncap = c->caplog ? c->caplog * 2 : 256;
+        struct wop *nv = realloc(c->log, ncap * sizeof *nv);
+
+        if (nv == NULL) return NULL;
+        c->log = nv;
+        c->caplog = ncap;
+    }
+    w = &c->log[c->nlog];
+    memset(w, 0, sizeof *w);
+    w->kind = kind;
+    w->key = strdup(key);
+    w->str = str != NULL ? strdup(str) : NULL;
+    if (w->key == NULL || (str != NULL && w->str == NULL)) {
+        wop_clear(w);
+        return NULL;
+    }
+    c->nlog++;
+    return w;
+}
+
+/* --- Primitives ---------------------------------------------------------- */
+
+static int cache_zadd(store_t *s, const char *key, const char *member, int64_t score, int flags,
+                      int64_t min_score, int64_t ttl_ms, char *err, size_t errlen)
+{
+    struct store_cache *c = (struct store_cache *)s;
+    int u = usable(c, key, STORE_T_ZSET, 0);
+    struct wop *w;
+
+    if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
+    if (c->mem->ops->zadd(c->mem, key, member, score, flags, min_score, ttl_ms, err, errlen) < 0)
+        return -1;
+    if ((w = log_add(c, OP_ZADD, key, member)) == NULL) return oom(err, errlen);
+    w->score = score;
+    w->flags = flags;
+    w->min_score = min_score;
+    w->ttl_ms = ttl_ms;
+    return 0;
+}
+
+static int cache_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count, char *err,
+                        size_t errlen)
+{
+    struct store_cache *c = (struct store_cache *)s;
+    int u = usable(c, key, STORE_T_ZSET, 0);
+
+    *count = 0;
+    if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
+    return c->mem->ops->zcount(c->mem, key, lo, hi, count, err, errlen);
+}
+
+static int cache_zrange(store_t *s, const char *key, int64_t lo, int64_t hi, size_t max,
+                        char ***members, size_t *n, char *err, size_t errlen)
+{
+    struct store_cache *c = (struct store_cache *)s;
+    int u = usable(c, key, STORE_T_ZSET, 0);
+
+    *members = NULL;
+    *n = 0;
+    if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
+    return c->mem->ops->zrange(c->mem, key, lo, hi, max, members, n, err, errlen);
+}
+
+static int cache_zscore(store_t *s, const char *key, const char *member, int *found, int64_t *score,
+                        char *err, size_t errlen)
+{
+    struct store_cache *c = (struct store_cache *)s;
+    int u = usable(c, key, STORE_T_ZSET, 0);
+
+    *found = 0;
+    if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
+    return c->mem->ops->zscore(c->mem, key, member, found, score, err, errlen);
+}
+
+static int cache_hreplace(store_t *s, const char *key, const struct store_field *f, size_t nf,
+                          int64_t ttl_ms, int64_t expire_at_ms, char *err, size_t errlen)
+{
+    struct store_cache *c = (struct store_cache *)s;
+    struct wop *w;
+    size_t i;
+
+    if (usable(c, key, STORE_T_HASH, 1) < 0) return oom(err, errlen);
+    if (c->mem->ops->hreplace(c->mem, key, f, nf, ttl_ms, expire_at_ms, err, errlen) < 0) return -1;
+    if ((w = log_add(c, OP_HREPLACE, key, NULL)) == NULL) return oom(err, errlen);
+    w->ttl_ms = ttl_ms;
+    w->expire_at_ms = expire_at_ms;
+    if (nf > 0 && (w->f = calloc(nf, sizeof *w->f)) == NULL) goto fail;
+    for (i = 0; i < nf; i++) {
+        w->f[i].name = strdup(f[i].name);
+        w->f[i].value = strdup(f[i].value);
+        w->nf++;
+        if (w->f[i].name == NULL || w->f[i].value == NULL) goto fail;
+    }
+    return 0;
+fail:
+    wop_clear(w);
+    c->nlog--;
+    return oom(err, errlen);
+}
+
+static int cache_hgetall(store_t *s, const char *key, store_field_fn fn, void *arg, char *err,
+                         size_t errlen)
+{
+    struct store_cache *c = (struct store_cache *)s;
+    int u = usable(c, key, STORE_T_HASH, 0);
+
+    if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
+    return c->mem->ops->hgetall(c->mem, key, fn, arg, err, errlen);
+}
+
+static int cache_set(store_t *s, const char *key, const char *value, int64_t ttl_ms, char *err,
+                     size_t errlen)
+{
+    struct store_cache *c = (struct store_cache *)s;
+    struct wop *w;
+
+    if (usable(c, key, STORE_T_STR, 1) < 0) return oom(err, errlen);
+    if (c->mem->ops->set(c->mem, key, value, ttl_ms, err, errlen) < 0) return -1;
+    if ((w = log_add(c, OP_SET, key, value)) == NULL) return oom(err, errlen);
+    w->ttl_ms = ttl_ms;
+    return 0;
+}
+
+static int cache_get(store_t *s, const char *key, int *found, char *buf, size_t buflen, char *err,
+                     size_t errlen)
+{
+    struct store_cache *c = (struct store_cache *)s;
+    int u = usable(c, key, STORE_T_STR, 0);
+
+    *found = 0;
+    if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
+    return c->mem->ops->get(c->mem, key, found, buf, buflen, err, errlen);
+}
+
+static int cache_del(store_t *s, const char *key, char *err, size_t errlen)
+{
+    struct store_cache *c = (struct store_cache *)s;
+    struct ckey *k = key_get(c, key, STORE_T_STR);
+
+    if (k == NULL) return oom(err, errlen);
+    /* Known from here on whatever its type; a key never loaded keeps the
+     * type a later miss gives it. */
+    if (!k->loaded) k->local_pass = c->pass;
+    if (c->mem->ops->del(c->mem, key, err, errlen) < 0) return -1;
+    return log_add(c, OP_DEL, key, NULL) != NULL ? 0 : oom(err, errlen);
+}
+
+static int cache_lpush_unique(store_t *s, const char *key, const char *entry, size_t cap, char *err,
+                              size_t errlen)
+{
+    struct store_cache *c = (struct store_cache *)s;
+    int u = usable(c, key, STORE_T_LIST, cap == 0);
+    struct wop *w;
+
+    if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
+    if (c->mem->ops->lpush_unique(c->mem, key, entry, cap, err, errlen) < 0) return -1;
+    if ((w = log_add(c, OP_PUSH, key, entry)) == NULL) return oom(err, errlen);
+    w->cap = cap;
+    return 0;
+}
+
+static int cache_lrange(store_t *s, const char *key, size_t max, char ***entries, size_t *n,
+                        char *err, size_t errlen)
+{
+    struct store_cache *c = (struct store_cache *)s;
+    int u = usable(c, key, STORE_T_LIST, 0);
+
+    *entries = NULL;
+    *n = 0;
+    if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
+    return c->mem->ops->lrange(c->mem, key, max, entries, n, err, errlen);
+}
+
+/* The engine flushes after every event: here its writes are in the log,
+ * and store_cache_commit makes them durable. */
+static int cache_flush(store_t *s, char *err, size_t errlen)
+{
+    (void)s;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+static int cache_reconnect(store_t *s, char *err, size_t errlen)
+{
+    return store_reconnect(((struct store_cache *)s)->back, err, errlen);
+}
+
+/* --- Batches --------------------------------------------------------------- */
+
+static void keys_clear(struct store_cache *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->keys.cap; i++)
+        if (c->keys.slots[i].key != NULL) free(c->keys.slots[i].val);
+    free(c->keys.slots);
+    memset(&c->keys, 0, sizeof c->keys);
+}
+
+void store_cache_end(store_t *s)
+{
+    struct store_cache *c = cache_of(s);
+
+    if (c == NULL) return;
+    keys_clear(c);
+    log_clear(c);
+    c->nneed = 0;
+    store_free(c->mem);
+    c->mem = NULL;
+    store_free(c->snap);
+    c->snap = NULL;
+}
+
+int store_cache_begin(store_t *s, char *err, size_t errlen)
+{
+    struct store_cache *c = cache_of(s);
+
+    if (c == NULL) {
+        store_err(err, errlen, "store: not a cache");
+        return -1;
+    }
+    if (c->snap == NULL && (c->snap = store_mem_new(store_prefix(s))) == NULL)
+        return oom(err, errlen);
+    store_free(c->mem);
+    c->mem = store_mem_new(store_prefix(s));
+    if (c->mem == NULL || store_mem_copy(c->snap, c->mem, err, errlen) < 0) {
+        store_free(c->mem);
+        c->mem = NULL;
+        return oom(err, errlen);
+    }
+    log_clear(c);
+    c->nneed = 0;
+    if (++c->pass == 0) c->pass = 1; /* 0 is "never" in a ckey */
+    c->passes++;
+    return 0;
+}
+
+size_t store_cache_missing(const store_t *s)
+{
+    const struct store_cache *c =
+        s != NULL && s->ops == &cache_ops ? (const struct store_cache *)s : NULL;
+
+    return c != NULL ? c->nneed : 0;
+}
+
+int store_cache_fetch(store_t *s, char *err, size_t errlen)
+{
+    struct store_cache *c = cache_of(s);
+    const char **keys;
+    int *types;
+    size_t i;
+    int rc;
+
+    if (c == NULL || c->back->ops->fetch == NULL) {
+        store_err(err, errlen, "store: cannot fetch");
+        return -1;
+    }
+    if (c->nneed == 0) return 0;
+    keys = malloc(c->nneed * sizeof *keys);
+    types = malloc(c->nneed * sizeof *types);
+    if (keys == NULL || types == NULL) {
+        free(keys);
+        free(types);
+        return oom(err, errlen);
+    }
+    for (i = 0; i < c->nneed; i++) {
+        keys[i] = c->need[i]->key;
+        types[i] = c->need[i]->type;
+    }
+    rc = c->back->ops->fetch(c->back, c->nneed, keys, types, c->snap, err, errlen);
+    if (rc == 0) {
+        for (i = 0; i < c->nneed; i++)
+            c->need[i]->loaded = 1;
+        c->fetched += c->nneed;
+        c->nneed = 0;
+    }
+    free(keys);
+    free(types);
+    return rc;
+}
+
+int store_cache_commit(store_t *s, char *err, size_t errlen)
+{
+    struct store_cache *c = cache_of(s);
+    store_t *b;
+    size_t i;
+
+    if (c == NULL) {
+        store_err(err, errlen, "store: not a cache");
+        return -1;
+    }
+    if (c->nneed > 0) {
+        store_err(err, errlen, "store: a pass with misses cannot be committed");
+        return -1;
+    }
+    b = c->back;
+    for (i = 0; i < c->nlog; i++) {
+        const struct wop *w = &c->log[i];
+        int rc = -1;
+
+        switch (w->kind) {
+        case OP_ZADD:
+            rc = b->ops->zadd(b, w->key, w->str, w->score, w->flags, w->min_score, w->ttl_ms, err,
+                              errlen);
+            break;
+        case OP_HREPLACE:
+            rc = b->ops->hreplace(b, w->key, w->f, w->nf, w->ttl_ms, w->expire_at_ms, err, errlen);
+            break;
+        case OP_SET:
+            rc = b->ops->set(b, w->key, w->str, w->ttl_ms, err, errlen);
+            break;
+        case OP_DEL:
+            rc = b->ops->del(b, w->key, err, errlen);
+            break;
+        case OP_PUSH:
+            rc = b->ops->lpush_unique(b, w->key, w->str, w->cap, err, errlen);
+            break;
+        }
+        if (rc < 0) return -1;
+    }
+    if (b->ops->flush(b, err, errlen) < 0) return -1;
+    c->committed += c->nlog;
+    log_clear(c);
+    return 0;
+}
+
+void store_cache_counters(const store_t *s, unsigned long *passes, unsigned long *fetched,
+                          unsigned long *written)
+{
+    const struct store_cache *c =
+        s != NULL && s->ops == &cache_ops ? (const struct store_cache *)s : NULL;
+
+    *passes = c != NULL ? c->passes : 0;
+    *fetched = c != NULL ? c->fetched : 0;
+    *written = c != NULL ? c->committed : 0;
+}
+
+static void cache_destroy(store_t *s)
+{
+    struct store_cache *c = (struct store_cache *)s;
+
+    store_cache_end(s);
+    free(c->need);
+    free(c->log);
+    store_base_fini(&c->base);
+    free(c);
+}
+
+static const struct store_ops cache_ops = {
+    .destroy = cache_destroy,
+    .reconnect = cache_reconnect,
+    .zadd = cache_zadd,
+    .zcount = cache_zcount,
+    .zrange = cache_zrange,
+    .zscore = cache_zscore,
+    .hreplace = cache_hreplace,
+    .hgetall = cache_hgetall,
+    .set = cache_set,
+    .get = cache_get,
+    .del = cache_del,
+    .lpush_unique = cache_lpush_unique,
+    .lrange = cache_lrange,
+    .flush = cache_flush,
+    .fetch = NULL,
+};
+
+store_t *store_cache_new(store_t *back)
+{
+    struct store_cache *c;
+
+    if (back == NULL || back->ops->fetch == NULL) return NULL;
+    c = calloc(1, sizeof *c);
+    if (c == NULL) return NULL;
+    if (store_base_init(&c->base, &cache_ops, store_prefix(back)) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->back = back;
+    return &c->base;
+}
