@@ -258,12 +258,8 @@ static int feed_sets(engine_t *e, const event_t *ev)
         if (e->failed) return -1;
         if (v.type != T_STR) continue;
         const char *member = v.s; /* NUL-terminated at v.len (value_t) */
-        char first[300];
-        snprintf(first, sizeof first, "first:%s", s->name);
         if (store_set_add(e->st, ev->str[FIELD_IDENTITY], s->name, member, ev->ts_us, s->keep_us,
-                          e->err, e->errlen) < 0 ||
-            store_window_add(e->st, ev->str[FIELD_IDENTITY], first, member, ev->ts_us, s->keep_us,
-                             e->err, e->errlen) < 0)
+                          e->err, e->errlen) < 0)
             return -1;
         if (e->trace) {
             engine_trace_t t = {.set = (int)i};

@@ -332,8 +332,6 @@ static int eval_node(engine_t *e, const rule_expr_t *x, const event_t *ev, engin
          * which matters when an event is delivered again after the set was
          * fed) and learned again within the age. */
         int64_t age = x->within_us ? x->within_us : s->keep_us;
-        char first[300];
-        snprintf(first, sizeof first, "first:%s", s->name);
         if (t) {
             /* The first learning too, for the explanation (a read only). */
             int ffound = 0;
@@ -342,8 +340,8 @@ static int eval_node(engine_t *e, const rule_expr_t *x, const event_t *ev, engin
             t->found = found;
             t->last_us = found ? ts : 0;
             t->age_us = age;
-            if (found && store_window_score(e->st, ev->str[FIELD_IDENTITY], first, member, &ffound,
-                                            &fts, e->err, e->errlen) < 0) {
+            if (found && store_set_first(e->st, ev->str[FIELD_IDENTITY], s->name, member, &ffound,
+                                         &fts, e->err, e->errlen) < 0) {
                 e->failed = 1;
                 return 0;
             }
@@ -351,8 +349,8 @@ static int eval_node(engine_t *e, const rule_expr_t *x, const event_t *ev, engin
         }
         if (!found || ts <= ev->ts_us - age) return 0;
         if (ts < ev->ts_us) return 1;
-        if (store_window_score(e->st, ev->str[FIELD_IDENTITY], first, member, &found, &ts, e->err,
-                               e->errlen) < 0) {
+        if (store_set_first(e->st, ev->str[FIELD_IDENTITY], s->name, member, &found, &ts, e->err,
+                            e->errlen) < 0) {
             e->failed = 1;
             return 0;
         }

@@ -455,10 +455,41 @@ int store_distinct_count(store_t *s, const char *scope, const char *name, int64_
     return zcount(s, "d:", scope, name, lo_us, hi_us, count, err, errlen);
 }
 
+/* A known set is one sorted set: "l:VALUE" scored with the latest time
+ * VALUE was learned, "f:VALUE" with the first (both pruned by their time,
+ * as two windows would be, in one key). */
+static char *set_member(const char *tag, const char *member)
+{
+    size_t n = strlen(member);
+    char *m = malloc(n + 3);
+
+    if (m != NULL) {
+        memcpy(m, tag, 2);
+        memcpy(m + 2, member, n + 1);
+    }
+    return m;
+}
+
 int store_set_add(store_t *s, const char *scope, const char *name, const char *member,
                   int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
 {
-    return zadd(s, "s:", scope, name, member, ts_us, keep_us, ZADD_GT, err, errlen);
+    char *l, *f;
+    int rc;
+
+    if (member == NULL) return missing("add", err, errlen);
+    l = set_member("l:", member);
+    f = set_member("f:", member);
+    if (l == NULL || f == NULL) {
+        free(l);
+        free(f);
+        store_err(err, errlen, "store: out of memory");
+        return -1;
+    }
+    rc = zadd(s, "s:", scope, name, l, ts_us, keep_us, ZADD_GT, err, errlen);
+    if (rc == 0) rc = zadd(s, "s:", scope, name, f, ts_us, keep_us, 0, err, errlen);
+    free(l);
+    free(f);
+    return rc;
 }
 
 static int zscore(store_t *s, const char *kind, const char *scope, const char *name,
@@ -478,10 +509,32 @@ static int zscore(store_t *s, const char *kind, const char *scope, const char *n
     return rc;
 }
 
+static int set_score(store_t *s, const char *tag, const char *scope, const char *name,
+                     const char *member, int *found, int64_t *ts_us, char *err, size_t errlen)
+{
+    char *m;
+    int rc;
+
+    if (member == NULL) return missing("score", err, errlen);
+    if ((m = set_member(tag, member)) == NULL) {
+        store_err(err, errlen, "store: out of memory");
+        return -1;
+    }
+    rc = zscore(s, "s:", scope, name, m, found, ts_us, err, errlen);
+    free(m);
+    return rc;
+}
+
 int store_set_get(store_t *s, const char *scope, const char *name, const char *member, int *found,
                   int64_t *ts_us, char *err, size_t errlen)
 {
-    return zscore(s, "s:", scope, name, member, found, ts_us, err, errlen);
+    return set_score(s, "l:", scope, name, member, found, ts_us, err, errlen);
+}
+
+int store_set_first(store_t *s, const char *scope, const char *name, const char *member,
+                    int *found, int64_t *ts_us, char *err, size_t errlen)
+{
+    return set_score(s, "f:", scope, name, member, found, ts_us, err, errlen);
 }
 
 int store_window_score(store_t *s, const char *scope, const char *name, const char *member,

@@ -147,12 +147,17 @@ int store_distinct_add(store_t *s, const char *scope, const char *name, const ch
 int store_distinct_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
                          int64_t hi_us, long *count, char *err, size_t errlen);
 
-/* --- Known sets: member -> latest time it was added -------------------- */
+/* --- Known sets: member -> latest and first time it was added ---------- */
+/* Remembers that member was learned at ts_us: its latest time (the greatest
+ * seen) and its first; each is forgotten keep_us after it. */
 int store_set_add(store_t *s, const char *scope, const char *name, const char *member,
                   int64_t ts_us, int64_t keep_us, char *err, size_t errlen);
 /* *found = 1 and *ts_us = latest add time, or *found = 0. */
 int store_set_get(store_t *s, const char *scope, const char *name, const char *member, int *found,
                   int64_t *ts_us, char *err, size_t errlen);
+/* *found = 1 and *ts_us = first add time still remembered, or *found = 0. */
+int store_set_first(store_t *s, const char *scope, const char *name, const char *member,
+                    int *found, int64_t *ts_us, char *err, size_t errlen);
 
 /* --- Request context -------------------------------------------------- */
 /* Remembers req under (name, request_id); a later put replaces it. */

@@ -393,6 +393,15 @@ static void test_set_add_get(void **state)
     OK(store_set_add(F->s, "id-1", "devices", "dev1", T0 + 200, 90 * DAY, ERR));
     OK(store_set_get(F->s, "id-1", "devices", "dev1", &found, &ts, ERR));
     assert_int_equal(ts, T0 + 200);
+    /* the first learning is the time of the first add */
+    OK(store_set_first(F->s, "id-1", "devices", "dev1", &found, &ts, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(ts, T0 + 100);
+    OK(store_set_first(F->s, "id-1", "devices", "dev2", &found, &ts, ERR));
+    assert_int_equal(found, 0);
+    /* a value that looks like the encoding of another is still its own */
+    OK(store_set_get(F->s, "id-1", "devices", "l:dev1", &found, &ts, ERR));
+    assert_int_equal(found, 0);
     OK(store_set_get(F->s, "id-1", "devices", "dev2", &found, &ts, ERR));
     assert_int_equal(found, 0);
     OK(store_set_get(F->s, "id-2", "devices", "dev1", &found, &ts, ERR));
@@ -409,6 +418,11 @@ static void test_set_add_get(void **state)
     OK(store_set_get(F->s, "id-1", "devices", "dev2", &found, &ts, ERR));
     assert_int_equal(found, 1);
     assert_int_equal(ts, T0 + 90 * DAY + 201);
+    /* the first learning of dev1 aged out with it; dev2's is its first add */
+    OK(store_set_first(F->s, "id-1", "devices", "dev1", &found, &ts, ERR));
+    assert_int_equal(found, 0);
+    OK(store_set_first(F->s, "id-1", "devices", "dev2", &found, &ts, ERR));
+    assert_int_equal(ts, T0 + 90 * DAY + 200);
 }
 
 /* --- Requests, cooldowns, resets -------------------------------------------------- */
