@@ -253,11 +253,24 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
 {
     struct store_redis *r = (struct store_redis *)s;
     long long keep = min_score == INT64_MIN ? -1 : (long long)(score - min_score);
+    const char *how = (flags & ZADD_GT) ? "GT" : "NX";
+    size_t klen = strlen(key);
 
-    return write_cmd(r, err, errlen, "EVALSHA %s 1 %b %lld %b %s %lld %lld %s", r->sha_zadd, key,
-                     strlen(key), (long long)score, member, strlen(member),
-                     (flags & ZADD_GT) ? "GT" : "NX", keep, (long long)ttl_ms,
-                     (flags & ZADD_FROM_MAX) ? "1" : "0");
+    /* Pruning from the greatest score needs that score first: a script.
+     * Otherwise three plain commands, cheaper for Redis than a script; no
+     * reader needs them atomic (a crash between them leaves members that
+     * the next add prunes). */
+    if (flags & ZADD_FROM_MAX && keep >= 0)
+        return write_cmd(r, err, errlen, "EVALSHA %s 1 %b %lld %b %s %lld %lld 1", r->sha_zadd,
+                         key, klen, (long long)score, member, strlen(member), how, keep,
+                         (long long)ttl_ms);
+    if (write_cmd(r, err, errlen, "ZADD %b %s %lld %b", key, klen, how, (long long)score, member,
+                  strlen(member)) < 0)
+        return -1;
+    if (keep >= 0 && write_cmd(r, err, errlen, "ZREMRANGEBYSCORE %b -inf (%lld", key, klen,
+                               (long long)min_score) < 0)
+        return -1;
+    return write_cmd(r, err, errlen, "PEXPIRE %b %lld", key, klen, (long long)ttl_ms);
 }
 
 static int redis_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count, char *err,
