@@ -908,3 +908,62 @@ int store_flush(store_t *s, char *err, size_t errlen)
 {
     return s->ops->flush(s, err, errlen);
 }
+
+/* --- The state marker ------------------------------------------------------ */
+
+/* "P{detector}:marker", a hash without TTL: field "since" (RFC 3339, when
+ * the state began) and "by". Its absence in a store the daemon has used
+ * means the store lost its data. */
+#define MARKER_SCOPE "detector"
+
+struct marker_fields {
+    int found;
+    char since[40];
+};
+
+static int marker_field(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    struct marker_fields *m = arg;
+
+    m->found = 1;
+    if (nlen == 5 && memcmp(name, "since", 5) == 0) copy_field(m->since, sizeof m->since, value, vlen);
+    return 0;
+}
+
+int store_marker_get(store_t *s, int *found, char *since, size_t sincelen, char *err,
+                     size_t errlen)
+{
+    struct marker_fields m = {0};
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || found == NULL) return missing("marker_get", err, errlen);
+    *found = 0;
+    if (key_build(&kb, s, err, errlen, MARKER_SCOPE, "marker", (const char *)NULL) < 0) return -1;
+    rc = s->ops->hgetall(s, kb.key, marker_field, &m, err, errlen);
+    key_done(&kb);
+    if (rc < 0) return -1;
+    *found = m.found;
+    if (since != NULL && sincelen > 0) copy_field(since, sincelen, m.since, strlen(m.since));
+    return 0;
+}
+
+int store_marker_set(store_t *s, int64_t since_us, const char *by, char *err, size_t errlen)
+{
+    struct store_field f[2];
+    char since[40];
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL) return missing("marker_set", err, errlen);
+    store_time_format(since_us, since, sizeof since);
+    f[0].name = "since";
+    f[0].value = since;
+    f[1].name = "by";
+    f[1].value = by != NULL ? by : "";
+    if (key_build(&kb, s, err, errlen, MARKER_SCOPE, "marker", (const char *)NULL) < 0) return -1;
+    rc = s->ops->hreplace(s, kb.key, f, 2, 0, 0, err, errlen);
+    key_done(&kb);
+    if (rc == 0) rc = s->ops->flush(s, err, errlen);
+    return rc;
+}

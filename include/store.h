@@ -195,4 +195,17 @@ int store_activity_push(store_t *s, const char *scope, const char *entry, size_t
 int store_activity_get(store_t *s, const char *scope, size_t max, char ***entries, size_t *n,
                        char *err, size_t errlen);
 
+/* --- The state marker: noticing a store that lost its data --------------
+ *
+ * "P{detector}:marker" (a hash without TTL) is written when a daemon first
+ * finds the store without it; a daemon that has seen it and then finds it
+ * gone (after a reconnect, or on its periodic check) knows that Redis lost
+ * its data (restarted without persistence, flushed, failed over to an empty
+ * replica). */
+/* *found 0/1; since (when found) receives the RFC 3339 time the state began. */
+int store_marker_get(store_t *s, int *found, char *since, size_t sincelen, char *err,
+                     size_t errlen);
+/* Writes the marker (since_us, by: who wrote it) and waits for it. */
+int store_marker_set(store_t *s, int64_t since_us, const char *by, char *err, size_t errlen);
+
 #endif

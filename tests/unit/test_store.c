@@ -425,6 +425,28 @@ static void test_set_add_get(void **state)
     assert_int_equal(ts, T0 + 90 * DAY + 200);
 }
 
+static void assert_hfield(const char *key, const char *field, const char *want);
+static long long pttl(const char *key);
+
+/* The state marker: absent in a new store, then found with its time. */
+static void test_marker(void **state)
+{
+    struct fx *F = *state;
+    char since[40] = "x";
+    int found = -1;
+
+    OK(store_marker_get(F->s, &found, since, sizeof since, ERR));
+    assert_int_equal(found, 0);
+    OK(store_marker_set(F->s, T0, "host-1", ERR));
+    OK(store_marker_get(F->s, &found, since, sizeof since, ERR));
+    assert_int_equal(found, 1);
+    assert_string_equal(since, "2026-11-24T10:00:00Z");
+    if (F->redis) {
+        assert_hfield("t:{detector}:marker", "by", "host-1");
+        assert_int_equal(pttl("t:{detector}:marker"), -1); /* never expires */
+    }
+}
+
 /* --- Requests, cooldowns, resets -------------------------------------------------- */
 
 static void test_request(void **state)
@@ -1174,6 +1196,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_scopes, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(test_distinct_latest, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(test_set_add_get, setup, teardown),                        \
+        cmocka_unit_test_setup_teardown(test_marker, setup, teardown),                             \
         cmocka_unit_test_setup_teardown(test_request, setup, teardown),                            \
         cmocka_unit_test_setup_teardown(test_cooldown, setup, teardown),                           \
         cmocka_unit_test_setup_teardown(test_block, setup, teardown),                              \
