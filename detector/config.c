@@ -9,9 +9,12 @@
 
 #include "config.h"
 
-typedef enum { C_STR, C_INT, C_MS, C_ENUM } ctype_t;
+typedef enum { C_STR, C_INT, C_MS, C_ENUM, C_ADDR } ctype_t; /* C_ADDR: HOST:PORT or empty */
 
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const state_loss_values[] = {"continue", "pause", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const regex_on_limit_values[] = {"match", "nomatch", NULL};
 
 /* Every directive: name, type, minimum, maximum (C_INT, C_MS), the allowed
  * values (C_ENUM), default, help. */
@@ -43,6 +46,10 @@ static const struct directive {
      "sad:", "prefix of every Redis key", NULL},
     {"redis.timeout", C_MS, offsetof(config_t, redis_timeout_ms), 10, 60000, "2s",
      "bound of every Redis call", NULL},
+    {"redis.on_state_loss", C_ENUM, offsetof(config_t, redis_on_state_loss), 0, 0, "continue",
+     "when Redis comes back without its data: continue (from empty state) or pause (until the "
+     "state marker is back)",
+     state_loss_values},
     {"activity.max", C_INT, offsetof(config_t, activity_max), 1, 10000, "100",
      "entries kept in a person's activity list", NULL},
     {"batch.size", C_INT, offsetof(config_t, batch_size), 1, 100000, "500",
@@ -53,10 +60,18 @@ static const struct directive {
      "longest pause between retries while Redis or Kafka is down", NULL},
     {"log.level", C_ENUM, offsetof(config_t, log_level), 0, 0, "info", "debug, info, warn or error",
      log_levels},
+    {"log.format", C_ENUM, offsetof(config_t, log_format), 0, 0, "text",
+     "text, or json (one object per line: ts, level, msg)", log_formats},
     {"stats.file", C_STR, offsetof(config_t, stats_file), 0, 0, "",
      "file the per-rule statistics are written to (empty: none)", NULL},
     {"stats.interval", C_MS, offsetof(config_t, stats_interval_ms), 100, 3600000, "10s",
      "how often the statistics file is rewritten", NULL},
+    {"metrics.listen", C_ADDR, offsetof(config_t, metrics_listen), 0, 0, "127.0.0.1:9108",
+     "HOST:PORT of the HTTP endpoints /metrics, /healthz, /readyz (empty: none)", NULL},
+    {"regex.on_limit", C_ENUM, offsetof(config_t, regex_on_limit), 0, 0, "match",
+     "a `matches` stopped by its match or depth limit holds (match) or not (nomatch); "
+     "counted and logged either way",
+     regex_on_limit_values},
 };
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
 
@@ -96,10 +111,27 @@ static void list_or(const char *const *v, char *buf, size_t len)
     }
 }
 
+/* "HOST:PORT" or "[IPV6]:PORT" with a port of 1-65535 (or empty: none). */
+static int addr_ok(const char *v)
+{
+    const char *colon = v[0] == '[' ? strstr(v, "]:") : strrchr(v, ':');
+    if (!*v) return 1;
+    if (!colon || colon == v || (v[0] == '[' && colon == v + 1)) return 0;
+    colon += v[0] == '[' ? 2 : 1;
+    char *end;
+    long port = strtol(colon, &end, 10);
+    return isdigit((unsigned char)*colon) && !*end && port >= 1 && port <= 65535;
+}
+
 static int set_value(config_t *cfg, const struct directive *d, const char *v, char *why,
                      size_t whylen)
 {
     char *p = (char *)cfg + d->off;
+    if (d->type == C_ADDR && !addr_ok(v)) {
+        snprintf(why, whylen, "%s must be HOST:PORT or [IPV6]:PORT (port 1-65535), or empty",
+                 d->name);
+        return -1;
+    }
     if (d->type == C_ENUM) {
         size_t i = 0;
         while (d->values[i] && strcmp(d->values[i], v) != 0)
@@ -111,7 +143,7 @@ static int set_value(config_t *cfg, const struct directive *d, const char *v, ch
             return -1;
         }
     }
-    if (d->type == C_STR || d->type == C_ENUM) {
+    if (d->type == C_STR || d->type == C_ENUM || d->type == C_ADDR) {
         char **sp = (char **)(void *)p;
         char *n = strdup(v);
         if (!n) return -1;
@@ -160,7 +192,8 @@ void config_defaults(config_t *cfg)
 void config_clear(config_t *cfg)
 {
     for (size_t i = 0; i < NDIRECTIVES; i++)
-        if (directives[i].type == C_STR || directives[i].type == C_ENUM)
+        if (directives[i].type == C_STR || directives[i].type == C_ENUM ||
+            directives[i].type == C_ADDR)
             free(*(char **)(void *)((char *)cfg + directives[i].off));
     for (size_t i = 0; i < cfg->nkafka; i++) {
         free(cfg->kafka[i].key);
@@ -279,9 +312,9 @@ void config_print_reference(void)
         else if (d->type == C_MS)
             snprintf(range, sizeof range, "%ldms-%ldms", d->min, d->max);
         printf("| `%s` | %s | %s | `%s` | %s |\n", d->name,
-               d->type == C_STR || d->type == C_ENUM ? "text"
-               : d->type == C_INT                    ? "number"
-                                                     : "duration",
+               d->type == C_STR || d->type == C_ENUM || d->type == C_ADDR ? "text"
+               : d->type == C_INT                                         ? "number"
+                                                                          : "duration",
                range, d->def, d->help);
     }
     printf("| `kafka.*` | text | | | passed to librdkafka (consumer and producer); "

@@ -17,6 +17,10 @@
  *      auto-commit, and synchronously on shutdown and on revocation).
  * At-least-once delivery plus idempotent state and deterministic action ids
  * gives every effect exactly once by action_id.
+ *
+ * Around it: the metrics and readiness (telemetry.c, served by http.c on its
+ * own thread) are updated once per batch and once per turn of the loop,
+ * systemd is told READY/RELOADING/STOPPING and fed its watchdog (service.c).
  */
 #include <errno.h>
 #include <jansson.h>
@@ -33,8 +37,12 @@
 #include "commands.h"
 #include "engine.h"
 #include "event.h"
+#include "guard.h"
+#include "http.h"
 #include "log.h"
+#include "service.h"
 #include "store.h"
+#include "telemetry.h"
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
@@ -91,7 +99,24 @@ typedef struct daemon {
     uint64_t lat_hist[256];
     uint64_t lat_count;
     int64_t lat_max_us;
+    /* Telemetry: what the batch in hand adds (added when it is done), the
+     * inputs of readiness, and the HTTP server that shows them. */
+    telemetry_t *tm;
+    http_server_t *http;
+    telemetry_batch_t tally;
+    telemetry_state_t state;
+    int64_t redis_checked_ms; /* the last time Redis answered, or was checked */
+    int64_t status_ms;        /* the last STATUS= sent to systemd */
+    guard_t guard;            /* the state marker (redis.on_state_loss) */
+    int64_t guard_ms;         /* its last check */
 } daemon_t;
+
+/* The state marker is checked this often (detector/guard.c). */
+#define GUARD_CHECK_MS 1000
+/* While idle, Redis is checked this often (readiness). */
+#define REDIS_CHECK_MS 1000
+/* How often systemd's STATUS= line is refreshed. */
+#define STATUS_MS 5000
 
 #define LAT_BASE 1.1
 
@@ -137,10 +162,15 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     daemon_t *d = opaque;
     if (!m->err) {
-        if (m->_private) latency_add(d, mono_us() - (int64_t)(intptr_t)m->_private);
+        if (m->_private) {
+            int64_t us = mono_us() - (int64_t)(intptr_t)m->_private;
+            latency_add(d, us);
+            telemetry_action_latency(d->tm, (double)us / 1e6);
+        }
         return;
     }
     d->delivery_errors++;
+    d->tally.delivery_errors++;
     if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[256];
         rd_kafka_fatal_error(rk, why, sizeof why);
@@ -194,6 +224,44 @@ static int conf_passthrough(rd_kafka_conf_t *c, const config_t *cfg, const char 
     return 0;
 }
 
+/* librdkafka's own messages (from its threads) go to the log, rate-limited
+ * per facility. */
+static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    char key[64];
+    log_level_t l = level <= 3   ? LOG_LVL_ERROR
+                    : level == 4 ? LOG_LVL_WARN
+                    : level <= 6 ? LOG_LVL_INFO
+                                 : LOG_LVL_DEBUG;
+    snprintf(key, sizeof key, "kafka:%s", fac);
+    log_msg(l, key, "kafka %s: %s", fac, buf);
+}
+
+/* librdkafka's statistics of the consumer (served by its poll, on this
+ * thread): the lag per partition. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    daemon_t *d = opaque;
+    (void)rk;
+    if (telemetry_consumer_stats(d->tm, json, len) < 0)
+        log_warnx("kafka statistics: not readable JSON");
+    return 0; /* librdkafka frees json */
+}
+
+/* Counts a rebalance and the partitions assigned after it. */
+static void note_rebalance(daemon_t *d, rd_kafka_t *rk, int assign)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    int n = 0;
+    if (rd_kafka_assignment(rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR && a) {
+        n = a->cnt;
+        rd_kafka_topic_partition_list_destroy(a);
+    }
+    d->state.assigned = n;
+    telemetry_rebalance(d->tm, assign, n);
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -209,6 +277,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* A pause outlives an unassign: a partition paused during a Redis
          * outage would never be read again. The outage loop pauses anew. */
         rd_kafka_resume_partitions(rk, parts);
+        note_rebalance(d, rk, 1);
         return;
     }
     /* Revoked: commit what is stored (its effects are durable). The rest of
@@ -219,6 +288,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
     else
         rd_kafka_assign(rk, NULL);
+    note_rebalance(d, rk, 0);
 }
 
 /* Settings the delivery guarantees rest on: applied after the kafka.*
@@ -230,6 +300,7 @@ static const char *const consumer_required[][2] = {{"enable.auto.offset.store", 
 static int conf_required(rd_kafka_conf_t *c, const config_t *cfg, const char *const (*req)[2],
                          size_t n)
 {
+    log_report_begin(); /* every ignored key is named */
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < cfg->nkafka; k++) {
             const char *key = cfg->kafka[k].key;
@@ -240,8 +311,12 @@ static int conf_required(rd_kafka_conf_t *c, const config_t *cfg, const char *co
                 log_warnx("kafka.%s is ignored: the detector needs %s=%s", key, req[i][0],
                           req[i][1]);
         }
-        if (conf_set(c, req[i][0], req[i][1]) < 0) return -1;
+        if (conf_set(c, req[i][0], req[i][1]) < 0) {
+            log_report_end();
+            return -1;
+        }
     }
+    log_report_end();
     return 0;
 }
 
@@ -255,6 +330,7 @@ static int kafka_open(daemon_t *d)
         return -1;
     }
     rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
+    rd_kafka_conf_set_log_cb(pc, kafka_log);
     rd_kafka_conf_set_opaque(pc, d);
     d->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof err);
     if (!d->producer) {
@@ -268,8 +344,11 @@ static int kafka_open(daemon_t *d)
     d->t_actions = rd_kafka_topic_new(d->producer, d->cfg.topic_actions, NULL);
     d->t_dlq = rd_kafka_topic_new(d->producer, d->cfg.topic_dlq, NULL);
     rd_kafka_conf_t *cc = rd_kafka_conf_new();
+    /* With the metrics served, the consumer's statistics give the lag
+     * (kafka.consumer.statistics.interval.ms may change the interval). */
     if (conf_set(cc, "auto.commit.interval.ms", "1000") < 0 ||
         conf_set(cc, "auto.offset.reset", "earliest") < 0 ||
+        (d->http && conf_set(cc, "statistics.interval.ms", "5000") < 0) ||
         conf_passthrough(cc, &d->cfg, "consumer") < 0 ||
         conf_set(cc, "group.id", d->cfg.group_id) < 0 ||
         conf_required(cc, &d->cfg, consumer_required, 2) < 0) {
@@ -277,6 +356,8 @@ static int kafka_open(daemon_t *d)
         return -1;
     }
     rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
+    rd_kafka_conf_set_log_cb(cc, kafka_log);
+    if (d->http) rd_kafka_conf_set_stats_cb(cc, stats_cb);
     rd_kafka_conf_set_opaque(cc, d);
     d->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err);
     if (!d->consumer) {
@@ -294,6 +375,7 @@ static int kafka_open(daemon_t *d)
         log_errorx("subscribe to %s: %s", d->cfg.topic_events, rd_kafka_err2str(e));
         return -1;
     }
+    d->state.subscribed = 1;
     return 0;
 }
 
@@ -507,13 +589,17 @@ out:
 static int publish_batch(daemon_t *d, const batch_t *b)
 {
     unsigned long events = 0, bad = 0, unknown = 0, actions = 0, breaker = 0, republished = 0;
+    unsigned long by_type[EV_TYPE_COUNT] = {0}, by_class[BAD_CLASSES] = {0};
     for (size_t i = 0; i < b->n; i++) {
         const rd_kafka_message_t *m = b->m[i];
         const item_t *it = &b->items[i];
         if (it->status == EVENT_BAD) {
             if (send_dead_letter(d, m, it->reason) < 0) return -1;
+            /* Rate-limited by log.c (one line per template and window), and
+             * escaped there: a reason may quote input. */
             log_warnx("bad event at %s [%d] offset %lld: %s", rd_kafka_topic_name(m->rkt),
                       (int)m->partition, (long long)m->offset, it->reason);
+            by_class[telemetry_bad_class(it->reason)]++;
             bad++;
             continue;
         }
@@ -531,9 +617,18 @@ static int publish_batch(daemon_t *d, const batch_t *b)
             p += len + (nl ? 1 : 0);
         }
         events++;
+        by_type[it->ev.type]++;
         actions += it->nactions;
         republished += (unsigned long)it->republished;
     }
+    for (int t = 0; t < EV_TYPE_COUNT; t++)
+        d->tally.events[t] += by_type[t];
+    for (int c = 0; c < BAD_CLASSES; c++)
+        d->tally.bad[c] += by_class[c];
+    d->tally.unknown += unknown;
+    d->tally.actions += actions;
+    d->tally.breaker += breaker;
+    d->tally.republished += republished;
     d->events += events;
     d->bad += bad;
     d->unknown += unknown;
@@ -552,8 +647,15 @@ static int process_batch(daemon_t *d, batch_t *b)
         if (!d->redis_down)
             log_warnx("state store failed: %s; pausing consumption and retrying", err);
         d->redis_down = 1;
+        d->state.redis_ok = 0;
+        d->state.redis_retrying = 1;
+        telemetry_redis(d->tm, 1, 0, 0);
         return -1;
     }
+    if (d->state.redis_retrying || !d->state.redis_ok) telemetry_redis(d->tm, 0, 0, 1);
+    d->state.redis_ok = 1;
+    d->state.redis_retrying = 0;
+    d->redis_checked_ms = mono_ms();
     return publish_batch(d, b);
 }
 
@@ -653,6 +755,79 @@ static int poll_one(daemon_t *d, batch_t *b, int timeout_ms)
     return 1;
 }
 
+/* Once per turn of a loop that polls the consumer: readiness (the consumer
+ * is polled), systemd's watchdog and status, the log's repeat summaries. */
+static void tick(daemon_t *d)
+{
+    int64_t now = mono_ms();
+    d->state.polled_ms = now;
+    telemetry_state_set(d->tm, &d->state);
+    service_watchdog(now);
+    log_flush_repeats(0);
+    if (now - d->status_ms >= STATUS_MS) {
+        d->status_ms = now;
+        service_status("%lu events, %lu actions, %lu bad, %lu unknown type; %d partition%s; %s",
+                       d->events, d->actions, d->bad, d->unknown, d->state.assigned,
+                       d->state.assigned == 1 ? "" : "s",
+                       d->state.redis_ok ? "Redis up" : "Redis down, retrying");
+    }
+}
+
+/* While idle: is Redis still there? (A broken connection is made again
+ * first.) For readiness; a batch would find out anyway. */
+static void redis_check(daemon_t *d)
+{
+    char err[256] = "";
+    long n;
+    unsigned long reconnects = 0;
+    int ok = 1;
+    if (!d->state.redis_ok) {
+        ok = store_reconnect(d->st, err, sizeof err) == 0;
+        reconnects = (unsigned long)ok;
+    }
+    if (ok) ok = store_window_count(d->st, "#health", "check", 0, 1, &n, err, sizeof err) == 0;
+    if (ok && !d->state.redis_ok) log_info("redis is reachable again");
+    if (!ok && d->state.redis_ok) log_warnx("redis check failed: %s", err);
+    d->state.redis_ok = ok;
+    d->redis_checked_ms = mono_ms();
+    telemetry_redis(d->tm, (unsigned long)!ok, reconnects, ok);
+}
+
+static void write_stats(daemon_t *d);
+
+/* Checks the state marker (detector/guard.c); counts a loss. 0, or -1
+ * when Redis failed. */
+static int guard_tick(daemon_t *d)
+{
+    char err[256];
+    unsigned long lost = d->guard.lost;
+    d->guard_ms = mono_ms();
+    if (guard_check(&d->guard, d->st, err, sizeof err) < 0) return -1;
+    if (d->guard.lost != lost) telemetry_state_lost(d->tm);
+    d->state.state_paused = d->guard.paused;
+    return 0;
+}
+
+/* Redis lost the state and redis.on_state_loss = pause: nothing is decided
+ * until the marker is back (restored with Redis's data, or written by an
+ * operator). The partitions are paused and the consumer still polled, so
+ * the group keeps us; what it returns is held in the batch. */
+static void wait_for_state(daemon_t *d, batch_t *b)
+{
+    pause_all(d, 1);
+    while (d->guard.paused && !stop_requested && !d->fatal && !d->rebalanced) {
+        int64_t until = mono_ms() + 1000;
+        while (mono_ms() < until && !stop_requested && !d->rebalanced) {
+            poll_one(d, b, 50);
+            tick(d);
+        }
+        char err[256];
+        if (guard_tick(d) < 0) store_reconnect(d->st, err, sizeof err);
+        if (d->cfg.stats_file[0]) write_stats(d);
+    }
+    pause_all(d, 0);
+}
+
 /* Retries the batch until Redis and the producer take it. While waiting,
  * the consumer is paused but still polled (so the group keeps us); anything
  * it returns joins the batch in order. Returns -1 when stopping or after a
@@ -664,11 +839,17 @@ static int retry_batch(daemon_t *d, batch_t *b)
     for (;;) {
         if (stop_requested || d->rebalanced || d->fatal) return -1;
         int64_t until = mono_ms() + backoff;
-        while (mono_ms() < until && !stop_requested && !d->rebalanced)
+        while (mono_ms() < until && !stop_requested && !d->rebalanced) {
             poll_one(d, b, 50);
+            tick(d);
+        }
         if (stop_requested || d->rebalanced || d->fatal) return -1;
         char err[256];
-        if (store_reconnect(d->st, err, sizeof err) == 0 && process_batch(d, b) == 0) {
+        int reconnected = store_reconnect(d->st, err, sizeof err) == 0;
+        telemetry_redis(d->tm, (unsigned long)!reconnected, (unsigned long)reconnected, 0);
+        /* After a reconnect, before anything is decided: is the state
+         * still there? (A restarted Redis may have come back empty.) */
+        if (reconnected && guard_tick(d) == 0 && !d->guard.paused && process_batch(d, b) == 0) {
             if (d->redis_down) log_info("state store is back; resuming");
             d->redis_down = 0;
             pause_all(d, 0);
@@ -716,12 +897,14 @@ static void write_stats(daemon_t *d)
     json_t *lat = json_pack("{s:I, s:f, s:f, s:f}", "count", (json_int_t)d->lat_count, "p50_ms",
                             latency_quantile_ms(d, 0.50), "p99_ms", latency_quantile_ms(d, 0.99),
                             "max_ms", (double)d->lat_max_us / 1000.0);
-    json_t *top = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:o, s:o}", "events", (json_int_t)d->events,
-        "bad", (json_int_t)d->bad, "unknown", (json_int_t)d->unknown, "actions",
-        (json_int_t)d->actions, "breaker_trips", (json_int_t)d->breaker, "delivery_errors",
-        (json_int_t)d->delivery_errors, "republished", (json_int_t)d->republished, "redis_down",
-        d->redis_down, "action_latency", lat, "rules", rules);
+    json_t *top =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:b, s:o, s:o}", "events",
+                  (json_int_t)d->events, "bad", (json_int_t)d->bad, "unknown",
+                  (json_int_t)d->unknown, "actions", (json_int_t)d->actions, "breaker_trips",
+                  (json_int_t)d->breaker, "delivery_errors", (json_int_t)d->delivery_errors,
+                  "republished", (json_int_t)d->republished, "redis_down", d->redis_down,
+                  "state_lost", (json_int_t)d->guard.lost, "state_paused", d->guard.paused,
+                  "action_latency", lat, "rules", rules);
     if (!top) return;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", d->cfg.stats_file);
@@ -738,19 +921,39 @@ static int str_differs(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") != 0;
 }
 
+/* The version of the rules in dir into version (17 bytes): "unknown" when
+ * the files cannot be read again. */
+static void rules_version(const char *dir, char *version)
+{
+    char err[256];
+    if (telemetry_rules_version(dir, version, 17, err, sizeof err) < 0) {
+        log_warnx("rules version: %s", err);
+        snprintf(version, 17, "unknown");
+    }
+}
+
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* SIGHUP: re-reads the configuration and the rules. A valid set replaces
  * the running one between batches (all state stays in Redis: counters are
  * named by what they count, not by thresholds); an invalid one is refused
  * with its errors in the log, and the running set stays in force.
- * Connection settings (Kafka, topics, group, Redis) need a restart. */
-static void reload(daemon_t *d)
+ * Connection settings (Kafka, topics, group, Redis, metrics.listen) need a
+ * restart. */
+static void reload_config(daemon_t *d)
 {
     config_t cfg;
     ruleset_t *rs = NULL;
     rules_diag_t diag = {0};
     log_info("reload: reading %s", d->conf_path);
     if (setup_load_diag(d->conf_path, NULL, &cfg, &rs, &diag) < 0) {
-        /* One log line per message line, so every error is in the log. */
+        /* One log line per message line, so every error is in the log (a
+         * report: see reload). */
         for (char *line = diag.text, *next; line && *line; line = next) {
             next = strchr(line, '\n');
             if (next) *next++ = '\0';
@@ -759,6 +962,7 @@ static void reload(daemon_t *d)
         log_errorx("reload refused: %zu error%s; the running rules stay in force", diag.count,
                    diag.count == 1 ? "" : "s");
         rules_diag_free(&diag);
+        telemetry_reload(d->tm, 0, wall_seconds(), 1);
         return;
     }
     rules_diag_free(&diag);
@@ -768,12 +972,13 @@ static void reload(daemon_t *d)
         log_errorx("reload refused: out of memory; the running rules stay in force");
         ruleset_free(rs);
         config_clear(&cfg);
+        telemetry_reload(d->tm, 0, wall_seconds(), 1);
         return;
     }
-    static const char *const restart_keys[] = {"topic.events",   "topic.actions", "topic.dlq",
-                                               "group.id",       "redis.host",    "redis.port",
-                                               "redis.password", "redis.db",      "redis.prefix"};
-    int differs[9] = {
+    static const char *const restart_keys[] = {
+        "topic.events", "topic.actions",  "topic.dlq", "group.id",     "redis.host",
+        "redis.port",   "redis.password", "redis.db",  "redis.prefix", "metrics.listen"};
+    int differs[10] = {
         str_differs(cfg.topic_events, d->cfg.topic_events),
         str_differs(cfg.topic_actions, d->cfg.topic_actions),
         str_differs(cfg.topic_dlq, d->cfg.topic_dlq),
@@ -783,8 +988,9 @@ static void reload(daemon_t *d)
         str_differs(cfg.redis_password, d->cfg.redis_password),
         cfg.redis_db != d->cfg.redis_db,
         str_differs(cfg.redis_prefix, d->cfg.redis_prefix),
+        str_differs(cfg.metrics_listen, d->cfg.metrics_listen),
     };
-    for (int i = 0; i < 9; i++)
+    for (int i = 0; i < 10; i++)
         if (differs[i])
             log_warnx("reload: %s changed; it takes effect after a restart", restart_keys[i]);
     int kafka_differs = cfg.nkafka != d->cfg.nkafka;
@@ -798,6 +1004,7 @@ static void reload(daemon_t *d)
     d->cfg.retry_max_ms = cfg.retry_max_ms;
     d->cfg.activity_max = cfg.activity_max;
     d->cfg.stats_interval_ms = cfg.stats_interval_ms;
+    d->guard.pause_on_loss = strcmp(cfg.redis_on_state_loss, "pause") == 0;
     char *t = d->cfg.stats_file;
     d->cfg.stats_file = cfg.stats_file;
     cfg.stats_file = t;
@@ -805,13 +1012,35 @@ static void reload(daemon_t *d)
     d->cfg.log_level = cfg.log_level;
     cfg.log_level = t;
     log_set_level(d->cfg.log_level);
+    t = d->cfg.log_format;
+    d->cfg.log_format = cfg.log_format;
+    cfg.log_format = t;
+    log_set_format(d->cfg.log_format);
     engine_adopt_stats(eng, d->eng);
     engine_free(d->eng);
     ruleset_free(d->rs);
     d->eng = eng;
     d->rs = rs;
-    log_info("reload: %zu rules in force from %s", ruleset_rule_count(rs), cfg.rules_dir);
+    char version[17];
+    rules_version(cfg.rules_dir, version);
+    double now = wall_seconds();
+    telemetry_rules(d->tm, d->eng, 1);
+    telemetry_rules_loaded(d->tm, version, ruleset_rule_count(rs), now);
+    telemetry_reload(d->tm, 1, now, 1);
+    log_info("reload: %zu rules in force from %s (version %s)", ruleset_rule_count(rs),
+             cfg.rules_dir, version);
     config_clear(&cfg);
+}
+
+/* SIGHUP, told to systemd (Type=notify-reload waits for READY=1 again).
+ * What a reload logs is a report, written whole (not rate-limited). */
+static void reload(daemon_t *d)
+{
+    service_reloading();
+    log_report_begin();
+    reload_config(d);
+    log_report_end();
+    service_ready(NULL);
 }
 
 /* After a rebalance in the middle of a batch: the offsets of the processed
@@ -852,9 +1081,21 @@ static void run_loop(daemon_t *d)
     batch_t b = {0};
     int64_t last_stats = 0;
     while (!stop_requested && !d->fatal) {
+        tick(d);
         if (reload_requested) { /* between batches: atomically, or not at all */
             reload_requested = 0;
             reload(d);
+        }
+        if (mono_ms() - d->redis_checked_ms >= REDIS_CHECK_MS) redis_check(d);
+        if (mono_ms() - d->guard_ms >= GUARD_CHECK_MS) guard_tick(d);
+        if (d->guard.paused) {
+            d->rebalanced = 0;
+            wait_for_state(d, &b);
+            if (d->rebalanced) { /* what is held goes back to its partition's owner */
+                after_rebalance(d, &b, 0, 1);
+                batch_clear(&b);
+            }
+            continue;
         }
         if (d->cfg.stats_file[0] && mono_ms() - last_stats >= d->cfg.stats_interval_ms) {
             write_stats(d);
@@ -877,17 +1118,25 @@ static void run_loop(daemon_t *d)
             if (!got) break; /* idle (back to the loop: reload, statistics), or cut */
         }
         if (b.n == 0) continue;
+        int64_t cut_us = mono_us();
         /* 2. Decided in order, as one event at a time would; a failure of
          * Redis pauses and retries the whole batch. */
         size_t done = 0;
         if (!d->rebalanced && !d->fatal && (process_batch(d, &b) == 0 || retry_batch(d, &b) == 0))
             done = b.n;
+        d->state.redis_retrying = 0; /* done, or given up: no batch waits */
         /* 3. Every effect delivered, then 4. the offsets. */
         int delivered = flush_all(d) == 0;
         if (d->rebalanced)
             after_rebalance(d, &b, done, delivered);
         else if (delivered)
             store_offsets(&b, done);
+        /* The batch's figures, at once. */
+        d->tally.size = done; /* 0 (not counted) when the batch was given up */
+        d->tally.seconds = (double)(mono_us() - cut_us) / 1e6;
+        telemetry_batch_add(d->tm, &d->tally);
+        telemetry_rules(d->tm, d->eng, 0);
+        memset(&d->tally, 0, sizeof d->tally);
         batch_clear(&b);
     }
     if (d->fatal)
@@ -915,6 +1164,28 @@ int cmd_run(const char *conf_path)
     sa.sa_handler = on_hup;
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    log_set_format(d.cfg.log_format);
+
+    /* The endpoints answer from the start: /readyz says what is missing. A
+     * port that cannot be had does not stop the detection. */
+    d.tm = telemetry_new();
+    if (!d.tm) {
+        log_errorx("out of memory");
+        goto out;
+    }
+    char version[17];
+    rules_version(d.cfg.rules_dir, version);
+    telemetry_rules_loaded(d.tm, version, ruleset_rule_count(d.rs), wall_seconds());
+    telemetry_reload(d.tm, 1, wall_seconds(), 0);
+    d.state.rules_loaded = 1;
+    telemetry_state_set(d.tm, &d.state);
+    if (d.cfg.metrics_listen[0]) {
+        d.http = http_start(d.cfg.metrics_listen, d.tm, err, sizeof err);
+        if (d.http)
+            log_info("metrics: http://%s/metrics, /healthz, /readyz", d.cfg.metrics_listen);
+        else
+            log_errorx("metrics: %s; running without the metrics and health endpoints", err);
+    }
 
     /* Redis may be down at start: wait for it like for an outage. */
     long backoff = 100;
@@ -923,18 +1194,36 @@ int cmd_run(const char *conf_path)
                                     (int)d.cfg.redis_db, d.cfg.redis_prefix,
                                     (int)d.cfg.redis_timeout_ms, err, sizeof err))) {
         log_warnx("redis %s:%ld: %s; retrying", d.cfg.redis_host, d.cfg.redis_port, err);
+        telemetry_redis(d.tm, 1, 0, 0);
+        service_watchdog(mono_ms());
         usleep((useconds_t)backoff * 1000);
         backoff = backoff * 2 > d.cfg.retry_max_ms ? d.cfg.retry_max_ms : backoff * 2;
     }
-    if (!d.st) goto out;
+    if (!d.st) {
+        if (stop_requested) rc = 0; /* asked to stop while waiting for Redis */
+        goto out;
+    }
+    d.state.redis_ok = 1;
+    d.redis_checked_ms = mono_ms();
+    d.guard.pause_on_loss = strcmp(d.cfg.redis_on_state_loss, "pause") == 0;
+    telemetry_redis(d.tm, 0, 0, 1);
     engine_opts_t o = {.activity_cap = (size_t)d.cfg.activity_max};
     d.cache = store_cache_new(d.st);
     if (!d.cache) goto out;
     d.eng = engine_new(d.rs, d.cache, &o);
     if (!d.eng || kafka_open(&d) < 0) goto out;
-    log_info("running: %zu rules, events from %s, actions to %s, group %s",
-             ruleset_rule_count(d.rs), d.cfg.topic_events, d.cfg.topic_actions, d.cfg.group_id);
+    telemetry_rules(d.tm, d.eng, 1);
+    log_info("running: %zu rules (version %s), events from %s, actions to %s, group %s",
+             ruleset_rule_count(d.rs), version, d.cfg.topic_events, d.cfg.topic_actions,
+             d.cfg.group_id);
+    char status[256];
+    snprintf(status, sizeof status, "consuming %s: %zu rules", d.cfg.topic_events,
+             ruleset_rule_count(d.rs));
+    service_ready(status);
     run_loop(&d);
+    service_stopping();
+    d.state.stopping = 1;
+    telemetry_state_set(d.tm, &d.state);
     log_info("stopping: committing offsets");
     if (d.cfg.stats_file[0]) write_stats(&d);
     signal(SIGALRM, on_alarm);
@@ -954,6 +1243,9 @@ out:
     }
     log_info("stopped: %lu events, %lu actions, %lu bad, %lu unknown type, %lu breaker trips",
              d.events, d.actions, d.bad, d.unknown, d.breaker);
+    log_flush_repeats(1);
+    http_stop(d.http);
+    telemetry_free(d.tm);
     engine_free(d.eng);
     store_free(d.cache);
     store_free(d.st);

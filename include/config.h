@@ -29,13 +29,17 @@ typedef struct config {
     long redis_db;
     char *redis_prefix;
     long redis_timeout_ms;
+    char *redis_on_state_loss; /* "continue" or "pause" */
     long activity_max;
     long batch_size;
     long batch_time_ms;
     long retry_max_ms;
     char *log_level;
+    char *log_format;
     char *stats_file;
     long stats_interval_ms;
+    char *metrics_listen;
+    char *regex_on_limit;
     config_kv_t *kafka; /* passthrough, in file order: key without "kafka." */
     size_t nkafka;
 } config_t;
