@@ -531,8 +531,8 @@ int store_set_get(store_t *s, const char *scope, const char *name, const char *m
     return set_score(s, "l:", scope, name, member, found, ts_us, err, errlen);
 }
 
-int store_set_first(store_t *s, const char *scope, const char *name, const char *member,
-                    int *found, int64_t *ts_us, char *err, size_t errlen)
+int store_set_first(store_t *s, const char *scope, const char *name, const char *member, int *found,
+                    int64_t *ts_us, char *err, size_t errlen)
 {
     return set_score(s, "f:", scope, name, member, found, ts_us, err, errlen);
 }
@@ -926,12 +926,12 @@ static int marker_field(void *arg, const char *name, size_t nlen, const char *va
     struct marker_fields *m = arg;
 
     m->found = 1;
-    if (nlen == 5 && memcmp(name, "since", 5) == 0) copy_field(m->since, sizeof m->since, value, vlen);
+    if (nlen == 5 && memcmp(name, "since", 5) == 0)
+        copy_field(m->since, sizeof m->since, value, vlen);
     return 0;
 }
 
-int store_marker_get(store_t *s, int *found, char *since, size_t sincelen, char *err,
-                     size_t errlen)
+int store_marker_get(store_t *s, int *found, char *since, size_t sincelen, char *err, size_t errlen)
 {
     struct marker_fields m = {0};
     struct keybuf kb;

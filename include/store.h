@@ -156,8 +156,8 @@ int store_set_add(store_t *s, const char *scope, const char *name, const char *m
 int store_set_get(store_t *s, const char *scope, const char *name, const char *member, int *found,
                   int64_t *ts_us, char *err, size_t errlen);
 /* *found = 1 and *ts_us = first add time still remembered, or *found = 0. */
-int store_set_first(store_t *s, const char *scope, const char *name, const char *member,
-                    int *found, int64_t *ts_us, char *err, size_t errlen);
+int store_set_first(store_t *s, const char *scope, const char *name, const char *member, int *found,
+                    int64_t *ts_us, char *err, size_t errlen);
 
 /* --- Request context -------------------------------------------------- */
 /* Remembers req under (name, request_id); a later put replaces it. */
