@@ -55,7 +55,7 @@ static const struct directive {
     {"batch.size", C_INT, offsetof(config_t, batch_size), 1, 100000, "500",
      "events handled per batch at most", NULL},
     {"batch.time", C_MS, offsetof(config_t, batch_time_ms), 1, 10000, "20ms",
-     "longest wait to fill a batch", NULL},
+     "longest a batch keeps filling while events keep arriving", NULL},
     {"retry.max", C_MS, offsetof(config_t, retry_max_ms), 100, 600000, "5s",
      "longest pause between retries while Redis or Kafka is down", NULL},
     {"log.level", C_ENUM, offsetof(config_t, log_level), 0, 0, "info", "debug, info, warn or error",
