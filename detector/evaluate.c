@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine_impl.h"
+#include "log.h"
 
 /* The scope of state grouped by a field of the event: the identity itself,
  * or "field=value" with the whole value, however long (a user agent is up to
@@ -239,6 +240,31 @@ void engine_trace_value(engine_trace_value_t *t, const value_t *v)
     t->len = v->len;
 }
 
+/* A match stopped by a limit: one warning (the log rate-limits repeats of
+ * it). The value itself is attacker-controlled text and stays out: its
+ * field, its length and the identity say enough to find the event. */
+static void regex_limit_log(const engine_t *e, const rule_expr_t *x, const value_t *a, int rc,
+                            int as_match)
+{
+    char what[200];
+    const char *field = event_field_name(x->a->field);
+    if (x->a->request >= 0)
+        snprintf(what, sizeof what, "%s.%s", ruleset_request(e->rs, (size_t)x->a->request)->name,
+                 field);
+    else
+        snprintf(what, sizeof what, "%s", field);
+    if (e->cur_rule)
+        log_warnx("rule %s: %s stopped \"%s matches\" at %s:%d:%d on a value of %zu bytes "
+                  "(identity %s); taken as %s (regex.on_limit)",
+                  e->cur_rule->id, rules_regex_limit_name(rc), what, e->cur_rule->file, x->line,
+                  x->col, a->len, e->ev->str[FIELD_IDENTITY], as_match ? "a match" : "no match");
+    else
+        log_warnx("a filter on %s events: %s stopped \"%s matches\" at line %d:%d on a value "
+                  "of %zu bytes (identity %s); taken as %s (regex.on_limit)",
+                  event_type_name(e->ev->type), rules_regex_limit_name(rc), what, x->line, x->col,
+                  a->len, e->ev->str[FIELD_IDENTITY], as_match ? "a match" : "no match");
+}
+
 /* Conditions. A missing value satisfies no test: ==, <, in, matches are
  * false, and their negations (!=, not in) are true. t, when tracing, receives
  * the values the node saw. */
@@ -370,13 +396,15 @@ static int eval_node(engine_t *e, const rule_expr_t *x, const event_t *ev, engin
         if (a.type != T_STR) return 0;
         int rc =
             pcre2_match(x->re, (PCRE2_SPTR)a.s, a.len, 0, 0, e->md, ruleset_match_context(e->rs));
-        if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
-            rc == PCRE2_ERROR_JIT_STACKLIMIT) {
-            if (e->cur_stats) e->cur_stats->regex_limit++;
-            if (t) t->regex_limit = 1;
-            return 0;
-        }
-        return rc >= 0;
+        if (rc >= 0 || rc == PCRE2_ERROR_NOMATCH) return rc >= 0;
+        /* Stopped by a limit (or another error of the matcher): undecided,
+         * never silently "no match". Counted, logged, and taken as the
+         * configuration says (regex.on_limit). */
+        int as_match = ruleset_regex_on_limit(e->rs) == REGEX_ON_LIMIT_MATCH;
+        if (e->cur_stats) e->cur_stats->regex_limit++;
+        if (t) t->regex_limit = as_match ? 2 : 1;
+        regex_limit_log(e, x, &a, rc, as_match);
+        return as_match;
     }
     default:
         return 0;

@@ -160,7 +160,10 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
 }
 
 /* Makes err one line of printable, valid UTF-8: a reason ends up in a Kafka
- * header and a log line, and Jansson's "near '...'" quotes input bytes. */
+ * header and a log line, and Jansson's "near '...'" quotes input bytes (so
+ * does a duplicate key). C1 controls (U+0080-U+009F: U+009B is a terminal's
+ * CSI), line and paragraph separators and bidi embeddings, overrides and
+ * isolates (U+2028-U+202E, U+2066-U+2069) become "?" too, a "?" a byte. */
 static void sanitize(char *err)
 {
     unsigned char *s = (unsigned char *)err;
@@ -168,8 +171,14 @@ static void sanitize(char *err)
 
     for (size_t i = 0; i < n;) {
         size_t l = utf8_seq_len(s + i, n - i);
-        if (l == 0 || (l == 1 && (s[i] < 0x20 || s[i] == 0x7F))) {
-            s[i++] = '?';
+        int bad = l == 0 || (l == 1 && (s[i] < 0x20 || s[i] == 0x7F)) ||
+                  (l == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0) ||
+                  (l == 3 && s[i] == 0xE2 &&
+                   ((s[i + 1] == 0x80 && s[i + 2] >= 0xA8 && s[i + 2] <= 0xAE) ||
+                    (s[i + 1] == 0x81 && s[i + 2] >= 0xA6 && s[i + 2] <= 0xA9)));
+        if (bad) {
+            for (size_t k = 0; k < (l ? l : 1); k++)
+                s[i++] = '?';
             continue;
         }
         i += l;

@@ -467,7 +467,9 @@ static void text_leaf(const explain_t *x, FILE *f, const xrule_t *r, const rule_
         fputs("  matches ", f);
         ruletext_literal(f, t->pattern, strlen(t->pattern));
         fprintf(f, "  %s", res);
-        if (tn->regex_limit) fputs("  (match limit hit: taken as no match)", f);
+        if (tn->regex_limit) /* 2: taken as a match (regex.on_limit) */
+            fprintf(f, "  (match limit hit: taken as %s)",
+                    tn->regex_limit == 2 ? "a match" : "no match");
         break;
     case EX_PRESENT:
         ruletext_write(f, x->rs, e);

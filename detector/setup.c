@@ -22,6 +22,8 @@ int setup_load_diag(const char *conf_path, const char *rules_dir, config_t *cfg,
      * run shows every error. */
     *rs = rules_load_dir(rules_dir ? rules_dir : cfg->rules_dir, diag);
     if (!*rs) bad = 1;
+    if (*rs && cfg->regex_on_limit && strcmp(cfg->regex_on_limit, "nomatch") == 0)
+        ruleset_set_regex_on_limit(*rs, REGEX_ON_LIMIT_NOMATCH);
     if (bad) {
         ruleset_free(*rs);
         *rs = NULL;

@@ -109,7 +109,7 @@ typedef struct engine_trace {
     int set;
     int found;
     int64_t last_us, first_us, age_us;
-    int regex_limit; /* COND of EX_MATCH: the match or depth limit stopped it */
+    int regex_limit; /* COND of EX_MATCH: a limit stopped it: 1 taken as no match, 2 as a match */
     /* OUTCOME */
     engine_outcome_t outcome;
     const action_t *action;     /* FIRED */

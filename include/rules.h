@@ -192,8 +192,30 @@ const rules_breaker_t *ruleset_breaker(const ruleset_t *rs);
 size_t ruleset_slot_count(const ruleset_t *rs); /* count/distinct nodes */
 size_t ruleset_test_count(const ruleset_t *rs);
 const rules_test_t *ruleset_test(const ruleset_t *rs, size_t i);
-/* A match data block sized for the largest pattern; the engine owns one. */
+/* The match context every `matches` runs with: the match and depth limits
+ * below and a JIT stack of its own (so one thread at a time per rule set). */
 pcre2_match_context *ruleset_match_context(const ruleset_t *rs);
+
+/* --- Regular expressions (rules/regex.c) ------------------------------- */
+#define RULES_REGEX_MATCH_LIMIT 1000000     /* pcre2_set_match_limit */
+#define RULES_REGEX_DEPTH_LIMIT 10000       /* pcre2_set_depth_limit (interpreter) */
+#define RULES_REGEX_JIT_STACK (1024 * 1024) /* the JIT's stack at most, bytes */
+#define RULES_REGEX_PROBE_LEN 1024          /* bytes of a probe subject at load */
+
+/* What a `matches` stopped by a limit counts as (configuration key
+ * regex.on_limit). Either way it is counted (engine_rule_stats_t
+ * regex_limit) and logged. */
+typedef enum rules_regex_on_limit {
+    REGEX_ON_LIMIT_MATCH = 0, /* the test holds (the default) */
+    REGEX_ON_LIMIT_NOMATCH    /* the test does not hold */
+} rules_regex_on_limit_t;
+
+/* Sets the treatment (default REGEX_ON_LIMIT_MATCH); engines read it at
+ * every stopped match. */
+void ruleset_set_regex_on_limit(ruleset_t *rs, rules_regex_on_limit_t v);
+rules_regex_on_limit_t ruleset_regex_on_limit(const ruleset_t *rs);
+/* "the match limit", "the depth limit", ... for a pcre2_match() error. */
+const char *rules_regex_limit_name(int rc);
 
 /* Formats a duration as the language writes it ("10m", "90d", "1h30m"). */
 char *rules_duration_format(int64_t us, char *buf, size_t len);

@@ -454,6 +454,15 @@ static rule_expr_t *parse_test(parser_t *p)
             goto fail;
         }
         pcre2_jit_compile(e->re, PCRE2_JIT_COMPLETE); /* the interpreter is the fallback */
+        /* A pattern that a limit stops on a probe would be undecided on
+         * ordinary traffic (regex.c). */
+        char why[300];
+        int probe = regex_probe(e->re, e->pattern, p->b->rs->mctx, why, sizeof why);
+        if (probe != 0) {
+            parser_error(p, p->tok.line, p->tok.col, "%s", why);
+            parser_next(p);
+            goto fail;
+        }
         parser_next(p);
         return e;
     }

@@ -88,7 +88,9 @@ struct ruleset {
     rules_test_t *tests;
     size_t ntests, captests;
     size_t nslots;
-    pcre2_match_context *mctx;
+    pcre2_match_context *mctx; /* made with the builder: patterns are probed as they are read */
+    pcre2_jit_stack *jit_stack;
+    rules_regex_on_limit_t regex_on_limit;
 };
 
 struct rules_builder {
@@ -120,6 +122,15 @@ typedef struct parser {
     int canon_on;          /* hashing the canonical text of a filter */
     uint32_t canon_hash;   /* FNV-1a of its tokens, each followed by a space */
 } parser_t;
+
+/* Regular expressions (regex.c). A match context with the limits and a JIT
+ * stack (*jit_stack, freed by the caller after the context; NULL when none
+ * could be made); NULL out of memory. */
+pcre2_match_context *regex_context_new(pcre2_jit_stack **jit_stack);
+/* Tries re (compiled from pattern) on the probe subjects: 0 when no limit
+ * stopped it, 1 with the message in why when one did, -1 out of memory. */
+int regex_probe(const pcre2_code *re, const char *pattern, pcre2_match_context *mctx, char *why,
+                size_t whylen);
 
 /* Parser helpers (parser.c), used by expr.c. */
 void parser_next(parser_t *p);

@@ -46,7 +46,9 @@ rules_builder_t *rules_builder_new(void)
     rules_builder_t *b = calloc(1, sizeof *b);
     if (!b) return NULL;
     b->rs = calloc(1, sizeof *b->rs);
-    if (!b->rs) {
+    if (b->rs) b->rs->mctx = regex_context_new(&b->rs->jit_stack);
+    if (!b->rs || !b->rs->mctx) {
+        ruleset_free(b->rs);
         free(b);
         return NULL;
     }
@@ -147,6 +149,7 @@ void ruleset_free(ruleset_t *rs)
     free(rs->requests);
     free(rs->sets);
     if (rs->mctx) pcre2_match_context_free(rs->mctx);
+    if (rs->jit_stack) pcre2_jit_stack_free(rs->jit_stack);
     free(rs);
 }
 
@@ -169,17 +172,6 @@ ruleset_t *rules_builder_finish(rules_builder_t *b, rules_diag_t *diag)
         ruleset_free(rs);
         return NULL;
     }
-    /* Bounded regular expressions: a hostile user agent cannot make a
-     * pattern run away (the JIT ignores the depth limit and uses its own
-     * bounded stack). */
-    rs->mctx = pcre2_match_context_create(NULL);
-    if (!rs->mctx) {
-        diag_plain(diag, "out of memory");
-        ruleset_free(rs);
-        return NULL;
-    }
-    pcre2_set_match_limit(rs->mctx, 1000000);
-    pcre2_set_depth_limit(rs->mctx, 10000);
     return rs;
 }
 
@@ -329,4 +321,12 @@ const rules_test_t *ruleset_test(const ruleset_t *rs, size_t i)
 pcre2_match_context *ruleset_match_context(const ruleset_t *rs)
 {
     return rs->mctx;
+}
+void ruleset_set_regex_on_limit(ruleset_t *rs, rules_regex_on_limit_t v)
+{
+    rs->regex_on_limit = v;
+}
+rules_regex_on_limit_t ruleset_regex_on_limit(const ruleset_t *rs)
+{
+    return rs->regex_on_limit;
 }

@@ -394,6 +394,126 @@ static void test_long_values_distinct(void **state)
     free(sp2);
 }
 
+/* ---- regular expressions stopped by their limits ---- */
+
+/* Passes the probe at load, backtracks without bound on "aab" repeated. */
+#define BACKTRACK "^(aab|a|ab)*$"
+
+/* A login.started of id-1 whose user agent is n bytes of "aab" repeated and
+ * a final "c": 64 KiB is 64 times what the parser lets in (1024
+ * characters), so the value is put into the parsed event directly: the
+ * engine must stay bounded whatever reaches it. */
+static int run_long_agent(struct fx *f, int sec, size_t n)
+{
+    char json[256];
+    snprintf(json, sizeof json,
+             "{\"event_id\":\"e-%d\",\"ts\":\"2026-11-24T10:00:%02dZ\",\"type\":\"login.started\","
+             "\"identity\":\"id-1\",\"request_id\":\"q-%d\",\"user_agent\":\"x\"}",
+             sec, sec, sec);
+    event_t ev;
+    char why[256];
+    if (event_parse(json, strlen(json), &ev, why, sizeof why) != EVENT_OK)
+        fail_msg("bad event: %s", why);
+    char *ua = malloc(n + 1);
+    assert_non_null(ua);
+    for (size_t i = 0; i + 1 < n; i++)
+        ua[i] = "aab"[i % 3];
+    ua[n - 1] = 'c';
+    ua[n] = '\0';
+    const char *parsed = ev.str[FIELD_USER_AGENT];
+    ev.str[FIELD_USER_AGENT] = ua;
+    ev.len[FIELD_USER_AGENT] = n;
+    int rc = engine_process(f->eng, &ev, &f->acts, &f->n, f->err, sizeof f->err);
+    ev.str[FIELD_USER_AGENT] = parsed;
+    event_clear(&ev);
+    free(ua);
+    return rc;
+}
+
+/* What the trace said of the last `matches` it saw (regex_limit). */
+static void trace_regex(void *ctx, const engine_trace_t *t)
+{
+    if (t->kind == ENGINE_TRACE_COND && t->x->op == EX_MATCH) *(int *)ctx = t->regex_limit;
+}
+
+/* A 64 KiB user agent against a backtracking pattern: the evaluation
+ * returns (bounded by the match and depth limits), the limit is counted in
+ * the rule's statistics, and the condition is taken as a match, the
+ * default of regex.on_limit: the rule fires. */
+static void test_regex_limit_taken_as_match(void **state)
+{
+    struct fx *f = *state;
+    int traced = -1;
+    start_mem(f, "rule r\n  on login.started\n  when user_agent matches \"" BACKTRACK "\"\n" TAIL);
+    engine_set_trace(f->eng, trace_regex, &traced);
+    assert_int_equal(run_long_agent(f, 1, 64 * 1024), 0);
+    const engine_rule_stats_t *st = engine_rule_stats(f->eng, 0);
+    assert_int_equal(st->regex_limit, 1);
+    assert_int_equal(st->hits, 1);
+    assert_int_equal(f->n, 1);
+    assert_string_equal(f->acts[0].rule->id, "r");
+    assert_int_equal(traced, 2); /* explained as "taken as a match" */
+    /* again: counted each time (no cooldown here, so it fires again) */
+    assert_int_equal(run_long_agent(f, 2, 64 * 1024), 0);
+    assert_int_equal(st->regex_limit, 2);
+    assert_int_equal(f->n, 1);
+    /* a short agent is decided: "aab" x 3 + "c" does not match, no limit */
+    assert_int_equal(run_long_agent(f, 3, 10), 0);
+    assert_int_equal(st->regex_limit, 2);
+    assert_int_equal(f->n, 0);
+    assert_int_equal(traced, 0);
+}
+
+/* regex.on_limit = nomatch: the same evaluation is still bounded and
+ * counted, and the test does not hold; under "not", the condition does. */
+static void test_regex_limit_taken_as_no_match(void **state)
+{
+    struct fx *f = *state;
+    int traced = -1;
+    start_mem(f,
+              "rule r\n  on login.started\n  when user_agent matches \"" BACKTRACK "\"\n" TAIL
+              "rule n\n  on login.started\n  when not user_agent matches \"" BACKTRACK "\"\n" TAIL);
+    ruleset_set_regex_on_limit(f->rs, REGEX_ON_LIMIT_NOMATCH);
+    engine_set_trace(f->eng, trace_regex, &traced);
+    assert_int_equal(run_long_agent(f, 1, 64 * 1024), 0);
+    assert_int_equal(engine_rule_stats(f->eng, 0)->regex_limit, 1);
+    assert_int_equal(engine_rule_stats(f->eng, 0)->hits, 0);
+    assert_int_equal(engine_rule_stats(f->eng, 1)->regex_limit, 1);
+    assert_int_equal(engine_rule_stats(f->eng, 1)->hits, 1);
+    assert_int_equal(f->n, 1);
+    assert_string_equal(f->acts[0].rule->id, "n");
+    assert_int_equal(traced, 1); /* explained as "taken as no match" */
+
+    /* and with the default, "not" inverts the match */
+    stop(f);
+    start_mem(f,
+              "rule n\n  on login.started\n  when not user_agent matches \"" BACKTRACK "\"\n" TAIL);
+    assert_int_equal(run_long_agent(f, 1, 64 * 1024), 0);
+    assert_int_equal(engine_rule_stats(f->eng, 0)->regex_limit, 1);
+    assert_int_equal(f->n, 0);
+}
+
+/* Through the parser: a login.failed whose reason (text without a length
+ * limit in the contract) fills the 64 KiB message. */
+static void test_regex_limit_long_reason(void **state)
+{
+    struct fx *f = *state;
+    start_mem(f, "rule r\n  on login.failed\n  when reason matches \"" BACKTRACK "\"\n" TAIL);
+    char *reason = repeat("aab", 21500);
+    char *json = malloc(strlen(reason) + 256);
+    assert_non_null(json);
+    sprintf(json,
+            "{\"event_id\":\"e1\",\"ts\":\"2026-11-24T10:00:00Z\",\"type\":\"login.failed\","
+            "\"identity\":\"id-1\",\"reason\":\"%sc\"}",
+            reason);
+    assert_true(strlen(json) <= EVENT_MAX_BYTES);
+    assert_int_equal(run(f, json), 0);
+    assert_int_equal(engine_rule_stats(f->eng, 0)->regex_limit, 1);
+    assert_int_equal(f->n, 1);
+    free(json);
+    free(reason);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -402,6 +522,8 @@ int main(void)
         T(test_action_json_refuses_partial), T(test_action_id_format),
         T(test_action_id_long_parts),        T(test_evidence_trigger_last),
         T(test_evidence_trigger_once),       T(test_long_values_distinct),
+        T(test_regex_limit_taken_as_match),  T(test_regex_limit_taken_as_no_match),
+        T(test_regex_limit_long_reason),
     };
 #undef T
     /* hiredis writes with write(2): a stopped server must not kill us */

@@ -520,22 +520,120 @@ static void test_matches(void **state)
     assert_int_equal(rc_miss, PCRE2_ERROR_NOMATCH);
 }
 
-/* A pattern that backtracks exponentially stops at the match limit. */
+/* A pattern that backtracks exponentially on a particular subject, which
+ * the probe at load does not try ("aab" repeated), stops at the match limit
+ * on a 64 KiB subject: the match returns (in milliseconds), with the limit's
+ * error. */
 static void test_matches_bounded(void **state)
 {
     struct fx *f = *state;
-    const ruleset_t *rs = load_ok(f, RULE("login.started", "user_agent matches \"^(a+)+$\""));
+    const ruleset_t *rs = load_ok(f, RULE("login.started", "user_agent matches \"^(aab|a|ab)*$\""));
     const rule_expr_t *e = ruleset_rule(rs, 0)->when;
-    char subject[40];
-    memset(subject, 'a', sizeof subject - 2);
-    subject[sizeof subject - 2] = 'b';
-    subject[sizeof subject - 1] = '\0';
+    size_t n = 64 * 1024;
+    char *subject = malloc(n + 1);
+    assert_non_null(subject);
+    for (size_t i = 0; i + 1 < n; i++)
+        subject[i] = "aab"[i % 3];
+    subject[n - 1] = 'c';
+    subject[n] = '\0';
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(e->re, NULL);
     assert_non_null(md);
-    int rc = pcre2_match(e->re, (PCRE2_SPTR)subject, strlen(subject), 0, 0, md,
-                         ruleset_match_context(rs));
+    int rc = pcre2_match(e->re, (PCRE2_SPTR)subject, n, 0, 0, md, ruleset_match_context(rs));
+    /* Unanchored, the same pattern also stops (the limit is per match call,
+     * not per start position). */
+    int rc2 =
+        pcre2_match(e->re, (PCRE2_SPTR)subject + 1, n - 1, 0, 0, md, ruleset_match_context(rs));
     pcre2_match_data_free(md);
-    assert_int_equal(rc, PCRE2_ERROR_MATCHLIMIT);
+    free(subject);
+    assert_true(rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+                rc == PCRE2_ERROR_JIT_STACKLIMIT);
+    assert_true(rc2 == PCRE2_ERROR_NOMATCH || rc2 == PCRE2_ERROR_MATCHLIMIT ||
+                rc2 == PCRE2_ERROR_DEPTHLIMIT || rc2 == PCRE2_ERROR_JIT_STACKLIMIT);
+    assert_string_equal(rules_regex_limit_name(PCRE2_ERROR_MATCHLIMIT), "the match limit");
+    assert_string_equal(rules_regex_limit_name(PCRE2_ERROR_JIT_STACKLIMIT), "the depth limit");
+}
+
+/* Loading tries every pattern on probe subjects and refuses one that a
+ * limit stops, at the pattern, like any other rule error; in a rule's
+ * condition, a count's filter and a set's filter alike. */
+static void test_matches_probe_refuses(void **state)
+{
+    struct fx *f = *state;
+    static const char *const bad[] = {
+        "(a+)+$",           /* nested repetition over one character */
+        "^(a+)+$",          /* anchored: the same */
+        "(x+x+)+y",         /* the required y: the search runs and blows up */
+        "(\\\\w+\\\\s?)*$", /* (\w+\s?)*$, as written in a rule file */
+        "(.*a){20}$",       /* polynomial, past the limit at 1 KiB */
+        "(a|aa)+$",         /* alternatives that overlap */
+        "^(ab|a|b)*$",      /* the same over two characters: the "ab" probe */
+        "(\\\\d+)*x",       /* a class: the "0" probe */
+        "(?i)curl|(A+)+!",  /* only one branch of an alternative */
+    };
+    char text[512];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, RULE("login.started", "user_agent matches \"%s\""), bad[i]);
+        bad_at(f, text, 3, 27,
+               "regular expression refused: it backtracks without bound, and the match limit "
+               "stopped it on a probe (");
+    }
+    /* The whole message, once. */
+    bad_exact(f, RULE("login.started", "user_agent matches \"(a+)+$\""),
+              "t.rules:3:27: regular expression refused: it backtracks without bound, and the "
+              "match limit stopped it on a probe (\"a\" repeated to 1024 bytes, then a character "
+              "it does not expect); write it without a repetition inside a repetition such as "
+              "(a+)+\n"
+              "      when user_agent matches \"(a+)+$\"\n"
+              "                              ^\n");
+    /* A count's filter and a set's filter. */
+    bad_at(f,
+           RULE("login.started", "count(login.started where user_agent matches \"(x+x+)+y\" "
+                                 "within 1h) >= 3"),
+           3, 53, "regular expression refused");
+    bad_at(f,
+           "set agents on login.started add device_id keep 1d where user_agent matches "
+           "\"(a+)+$\"\n",
+           1, 76, "regular expression refused");
+    /* Every refused pattern is reported in one run. */
+    load_bad(f,
+             RULE("login.started",
+                  "user_agent matches \"(a+)+$\"") "rule r2\n  on login.started\n  when user_agent "
+                                                   "matches \"(b+)+$\"\n" TAIL,
+             2);
+}
+
+/* Ordinary patterns pass the probe, the shipped pack's among them. */
+static void test_matches_probe_accepts(void **state)
+{
+    struct fx *f = *state;
+    static const char *const ok[] = {
+        "(?i)(headless|phantomjs|selenium|python-requests|curl/)",
+        "^curl/\\\\d+\\\\.\\\\d+",
+        "^Mozilla/5\\\\.0 \\\\(([^)]*)\\\\)",
+        "^(a|b)*$", /* a long run needs the JIT stack of the match context */
+        "^([a-z0-9]+\\\\.)*example\\\\.com$",
+        "(?i)bot|crawl|spider",
+        ".*.*.*=.*",
+        "^(aab|a|ab)*$",    /* backtracks only on "aab" repeated: the limits bound it */
+        "K\303\270benhavn", /* UTF-8 in the pattern: only ASCII is probed */
+    };
+    char text[512];
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(text, sizeof text, RULE("login.started", "user_agent matches \"%s\""), ok[i]);
+        load_ok(f, text);
+    }
+}
+
+/* The treatment of a limit is the configuration's (regex.on_limit): a
+ * match by default, settable on the rule set. */
+static void test_regex_on_limit_setting(void **state)
+{
+    struct fx *f = *state;
+    load_ok(f, RULE("login.started", "user_agent matches \"x\""));
+    ruleset_t *rs = f->rs;
+    assert_int_equal(ruleset_regex_on_limit(rs), REGEX_ON_LIMIT_MATCH);
+    ruleset_set_regex_on_limit(rs, REGEX_ON_LIMIT_NOMATCH);
+    assert_int_equal(ruleset_regex_on_limit(rs), REGEX_ON_LIMIT_NOMATCH);
 }
 
 static void test_present_missing(void **state)
@@ -1844,6 +1942,9 @@ int main(void)
         T(test_in_set),
         T(test_matches),
         T(test_matches_bounded),
+        T(test_matches_probe_refuses),
+        T(test_matches_probe_accepts),
+        T(test_regex_on_limit_setting),
         T(test_present_missing),
         T(test_boolean_precedence),
         T(test_count),
