@@ -20,7 +20,9 @@
  *   checked. For an unknown type only the common fields are checked.
  * - Timestamps: a leap second (second 60) is accepted and read as second 59,
  *   keeping its fraction; fractions beyond microseconds are truncated;
- *   "-00:00" is UTC. Years are 0000-9999.
+ *   "-00:00" is UTC. Years are 0000-9999, in UTC too: actions and the
+ *   store write times in UTC with four-digit years, so a time whose offset
+ *   moves it out of them ("9999-12-31T23:59:59-05:00") is refused.
  * - Reasons never echo field values (attacker-controlled); the exceptions
  *   are the key of a duplicate-key error (as written, cut at 64 bytes) and the
  *   input Jansson quotes in its syntax errors. Every reason is sanitised to
@@ -40,6 +42,8 @@
 #define DUP_KEY_MAX 64      /* bytes of a duplicate key quoted in a reason */
 #define US_PER_SEC INT64_C(1000000)
 #define US_PER_DAY (INT64_C(86400) * US_PER_SEC)
+#define TS_MIN_SECS INT64_C(-62167219200) /* 0000-01-01T00:00:00Z */
+#define TS_MAX_SECS INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 
 static const char *const type_names[EV_TYPE_COUNT] = {
     [EV_UNKNOWN] = "unknown",
@@ -613,6 +617,7 @@ int event_ts_parse(const char *s, size_t len, int64_t *out_us)
 
     int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
                    sec - sign * (oh * 3600 + om * 60);
+    if (secs < TS_MIN_SECS || secs > TS_MAX_SECS) return -1; /* written back as UTC */
     if (out_us != NULL) *out_us = secs * US_PER_SEC + frac_us;
     return 0;
 }

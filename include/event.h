@@ -93,7 +93,9 @@ int event_field_from_name(const char *name);
 int event_type_has_field(event_type_t t, event_field_t f);
 
 /* Parses an RFC 3339 timestamp ("2026-11-24T10:00:00Z", optional fraction,
- * "Z" or "+HH:MM"/"-HH:MM") into microseconds since the epoch. 0 or -1. */
+ * "Z" or "+HH:MM"/"-HH:MM") into microseconds since the epoch. 0 or -1; -1
+ * also for a time outside years 0000-9999 once in UTC, which
+ * event_ts_format could not write back. */
 int event_ts_parse(const char *s, size_t len, int64_t *out_us);
 
 /* Formats microseconds since the epoch as RFC 3339 UTC with a "Z": no

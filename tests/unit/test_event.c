@@ -391,6 +391,12 @@ static void test_bad_timestamp(void **state)
     bad_ts("２026-11-24T10:00:00Z");           /* non-ASCII digit */
     bad_ts("2026-11-24T10:00:00UTC");          /* zone name */
     bad_ts("1795514400");                      /* epoch seconds */
+    /* Out of years 0000-9999 once in UTC: actions would carry
+     * "10000-01-01T04:59:59Z" (found by tests/fuzz/fuzz_event.c). */
+    bad_ts("9999-12-31T23:59:59-05:00");
+    bad_ts("9999-12-31T23:59:59.999999-00:01");
+    bad_ts("0000-01-01T00:00:00+00:01");
+    bad_ts("0000-01-01T00:59:59.999999+01:00");
 }
 
 static void test_ts_parse_len(void **state)
@@ -929,6 +935,8 @@ static void test_ts_parse(void **state)
     assert_int_equal(ts("1969-12-31T23:59:59.5Z"), -500000);
     assert_int_equal(ts("0000-01-01T00:00:00Z"), INT64_C(-62167219200000000));
     assert_int_equal(ts("9999-12-31T23:59:59.999999Z"), INT64_C(253402300799999999));
+    assert_int_equal(ts("0000-01-01T01:00:00+01:00"), INT64_C(-62167219200000000));
+    assert_int_equal(ts("9999-12-31T18:59:59.999999-05:00"), INT64_C(253402300799999999));
 }
 
 static void test_ts_format(void **state)
