@@ -16,6 +16,7 @@ run "rule tests of the shipped pack" "$build/detector" test -c config/detector.c
 run "golden" sh tests/golden/run.sh "$build"
 run "readme" sh tests/check-readme.sh "$build"
 run "format" sh tests/check-format.sh
+run "fuzz smoke" make --no-print-directory fuzz FUZZ_SECONDS=5
 for t in tests/integration/test_*.sh; do
     [ -f "$t" ] && run "integration $(basename "$t" .sh)" bash "$t" "$build"
 done
