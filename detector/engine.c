@@ -475,6 +475,8 @@ static int decide(engine_t *e, const rule_t *r, engine_rule_stats_t *st, int *bl
     }
     a->ts_us = ev->ts_us;
     a->expires_us = r->kind != KIND_ALERT && r->duration_us ? ev->ts_us + r->duration_us : 0;
+    if (a->expires_us > EVENT_TS_MAX_US) /* written as RFC 3339: a four-digit year */
+        a->expires_us = EVENT_TS_MAX_US;
     if (collect_evidence(e, r->when, a) < 0 || add_trigger(a, ev->str[FIELD_EVENT_ID]) < 0) {
         action_clear(a);
         return -1;

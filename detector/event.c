@@ -42,8 +42,6 @@
 #define DUP_KEY_MAX 64      /* bytes of a duplicate key quoted in a reason */
 #define US_PER_SEC INT64_C(1000000)
 #define US_PER_DAY (INT64_C(86400) * US_PER_SEC)
-#define TS_MIN_SECS INT64_C(-62167219200) /* 0000-01-01T00:00:00Z */
-#define TS_MAX_SECS INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 
 static const char *const type_names[EV_TYPE_COUNT] = {
     [EV_UNKNOWN] = "unknown",
@@ -617,8 +615,9 @@ int event_ts_parse(const char *s, size_t len, int64_t *out_us)
 
     int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
                    sec - sign * (oh * 3600 + om * 60);
-    if (secs < TS_MIN_SECS || secs > TS_MAX_SECS) return -1; /* written back as UTC */
-    if (out_us != NULL) *out_us = secs * US_PER_SEC + frac_us;
+    int64_t us = secs * US_PER_SEC + frac_us;
+    if (us < EVENT_TS_MIN_US || us > EVENT_TS_MAX_US) return -1; /* written back in UTC */
+    if (out_us != NULL) *out_us = us;
     return 0;
 }
 

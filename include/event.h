@@ -14,6 +14,11 @@
 #define EVENT_MAX_BYTES 65536 /* a message value is at most 64 KiB */
 #define EVENT_MAX_DEPTH 8     /* nesting deeper than this is a bad event */
 
+/* The times event_ts_parse accepts and event_ts_format writes back as RFC 3339
+ * with a four-digit year: 0000-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z. */
+#define EVENT_TS_MIN_US INT64_C(-62167219200000000)
+#define EVENT_TS_MAX_US INT64_C(253402300799999999)
+
 /* Event types, in the order of the contract's table. */
 typedef enum event_type {
     EV_UNKNOWN = 0,

@@ -83,7 +83,7 @@ for t in $targets; do
         continue
     fi
     echo "$t: ${runs:-?} runs in ${secs}s (${rate:-?}/s), corpus $corpus inputs," \
-        "$nreg regressions replayed, no finding"
+        "regressions: $nreg replayed, no finding"
 done
 if [ -n "$failed" ]; then
     echo "fuzz: findings in$failed"

@@ -259,11 +259,12 @@ reference_run() {
 collect_actions() {
     local want_ids
     want_ids=$(action_ids "$WORK/replay.jsonl" | wc -l)
-    for _ in $(seq 1 40); do
+    for _ in $(seq 1 80); do
         IDLE_MS=2500 consume auth.actions 0 "$2"
         [ "$(grep -c '"identity":"marker-' "$2")" -ge "$1" ] &&
             [ "$(action_ids "$2" | wc -l)" -ge "$want_ids" ] && return 0
     done
+    log "collect_actions: gave up waiting: $(grep -c '"identity":"marker-' "$2") of $1 markers, $(action_ids "$2" | wc -l) of $want_ids action ids"
     return 1
 }
 

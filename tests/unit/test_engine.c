@@ -209,6 +209,31 @@ static void test_long_authenticator_id(void **state)
     free(auth);
 }
 
+/* A block that would end after year 9999 ends at its last microsecond:
+ * "10000-01-01T01:00:00Z" is no RFC 3339 time, and the store, unable to
+ * read it back, kept the block for ever (found by tests/fuzz/fuzz_eval.c). */
+static void test_block_expires_in_range(void **state)
+{
+    struct fx *f = *state;
+    start_mem(f, "rule r\n  on identity.blocked\n  action block_identity\n  severity high\n"
+                 "  duration 2h\n  reason \"r\"\nend\n");
+    assert_int_equal(run(f, "{\"event_id\":\"e1\",\"ts\":\"9999-12-31T23:00:00Z\","
+                            "\"type\":\"identity.blocked\",\"identity\":\"id-1\"}"),
+                     0);
+    assert_int_equal(f->n, 1);
+    assert_int_equal(f->acts[0].expires_us, EVENT_TS_MAX_US);
+    char *got = json_member(f->acts[0].json, "expires");
+    assert_non_null(got);
+    assert_string_equal(got, "9999-12-31T23:59:59.999999Z");
+    free(got);
+
+    int found = 0;
+    store_block_t b;
+    assert_int_equal(store_block_get(f->st, "id-1", NULL, &found, &b, f->err, sizeof f->err), 0);
+    assert_true(found);
+    assert_int_equal(b.expires_us, EVENT_TS_MAX_US);
+}
+
 /* A field that cannot be encoded gives no JSON at all, never an action
  * without the field. */
 static void test_action_json_refuses_partial(void **state)
@@ -523,7 +548,7 @@ int main(void)
         T(test_action_id_long_parts),        T(test_evidence_trigger_last),
         T(test_evidence_trigger_once),       T(test_long_values_distinct),
         T(test_regex_limit_taken_as_match),  T(test_regex_limit_taken_as_no_match),
-        T(test_regex_limit_long_reason),
+        T(test_regex_limit_long_reason),     T(test_block_expires_in_range),
     };
 #undef T
     /* hiredis writes with write(2): a stopped server must not kill us */
