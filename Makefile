@@ -89,6 +89,14 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/run.sh $(BUILD)
 
+# make test-faults [FAULTS="kill9 redis ..."]: the fault-injection suite at full
+# size (tests/faults/; about 15 minutes; figures in build/faults.txt). make test
+# runs each at a smaller size (tests/integration/test_{kill9,redis_faults,...}.sh).
+.PHONY: test-faults
+test-faults: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/faults/run.sh $(BUILD) $(FAULTS)
+
 clean:
 	rm -rf build build-address build-undefined
 

@@ -326,7 +326,10 @@ static int kafka_open(daemon_t *d)
     rd_kafka_conf_t *pc = rd_kafka_conf_new();
     /* Nagle off: a second request on a connection (a dead letter after the
      * actions) would otherwise wait ~40 ms for a delayed ACK. */
+    /* A broker back after an outage is found again within a second, not
+     * after librdkafka's default backoff of up to 10 s. */
     if (conf_set(pc, "linger.ms", "2") < 0 || conf_set(pc, "socket.nagle.disable", "true") < 0 ||
+        conf_set(pc, "reconnect.backoff.max.ms", "1000") < 0 ||
         conf_passthrough(pc, &d->cfg, "producer") < 0 ||
         conf_required(pc, &d->cfg, producer_required, 2) < 0) {
         rd_kafka_conf_destroy(pc);
@@ -350,6 +353,7 @@ static int kafka_open(daemon_t *d)
     /* With the metrics served, the consumer's statistics give the lag
      * (kafka.consumer.statistics.interval.ms may change the interval). */
     if (conf_set(cc, "auto.commit.interval.ms", "1000") < 0 ||
+        conf_set(cc, "reconnect.backoff.max.ms", "1000") < 0 ||
         conf_set(cc, "auto.offset.reset", "earliest") < 0 ||
         (d->http && conf_set(cc, "statistics.interval.ms", "5000") < 0) ||
         conf_passthrough(cc, &d->cfg, "consumer") < 0 ||

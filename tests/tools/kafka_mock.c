@@ -20,6 +20,22 @@
  *   errors APIKEY ERRNAME COUNT     the next COUNT requests of APIKEY, to
  *                                   any broker, fail with ERRNAME (e.g.
  *                                   "errors Produce NOT_LEADER_FOR_PARTITION 3")
+ *   broker errors ID APIKEY ERRNAME COUNT [MS]
+ *                                   the next COUNT requests of APIKEY to broker
+ *                                   ID fail with ERRNAME (NO_ERROR: succeed),
+ *                                   each answered after MS ms (default 0)
+ *   broker pending ID APIKEY        answers "OK N": N of those errors are
+ *                                   still to come
+ *   leader TOPIC PARTITION ID       broker ID leads the partition (-1: none)
+ *   coordinator group|transaction KEY ID
+ *                                   broker ID coordinates group (or
+ *                                   transactional id) KEY
+ *
+ * Clients see a new leader or coordinator at their next metadata or
+ * FindCoordinator request: set them before clients connect. With "leader" and
+ * "coordinator" a test puts, say, the detector's output topic on a broker of
+ * its own, and "broker errors" there hits the detector's producer and not the
+ * test's.
  *
  * APIKEY is a Kafka API name (Produce, Fetch, OffsetCommit, JoinGroup, ...) or
  * number; ERRNAME a broker error name from rdkafka.h, with or without the
@@ -66,7 +82,11 @@ static void usage(FILE *out)
     fprintf(out, "usage: kafka_mock [--brokers N] [--topic NAME:PARTITIONS]... "
                  "[--port-file FILE]\n"
                  "stdin commands: broker down ID | broker up ID | broker rtt ID MS |\n"
-                 "                errors APIKEY ERRNAME COUNT\n");
+                 "                errors APIKEY ERRNAME COUNT |\n"
+                 "                broker errors ID APIKEY ERRNAME COUNT [MS] |\n"
+                 "                broker pending ID APIKEY |\n"
+                 "                leader TOPIC PARTITION ID |\n"
+                 "                coordinator group|transaction KEY ID\n");
 }
 
 /* Parses a decimal integer in [min, max]; the whole string must be the number. */
@@ -151,17 +171,86 @@ static int split_words(char *line, char **words, int max)
     return n;
 }
 
+/*
+ * "broker errors ID APIKEY ERRNAME COUNT [MS]": COUNT errors (each delayed by
+ * MS) on broker ID's stack for APIKEY. Prints the answer.
+ */
+static void broker_errors(rd_kafka_mock_cluster_t *mcluster, char **w, int n)
+{
+    int16_t api;
+    rd_kafka_resp_err_t code, err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    long id, cnt, rtt = 0, i;
+
+    if ((n != 6 && n != 7) || parse_int(w[2], 0, INT32_MAX, &id) != 0) {
+        printf("ERR usage: broker errors ID APIKEY ERRNAME COUNT [MS]\n");
+    } else if (api_key_lookup(w[3], &api) != 0) {
+        printf("ERR unknown API key \"%s\"\n", w[3]);
+    } else if (error_code_lookup(w[4], &code) != 0) {
+        printf("ERR unknown error name \"%s\"\n", w[4]);
+    } else if (parse_int(w[5], 1, MAX_ERROR_COUNT, &cnt) != 0) {
+        printf("ERR count must be between 1 and %d\n", MAX_ERROR_COUNT);
+    } else if (n == 7 && parse_int(w[6], 0, 3600 * 1000, &rtt) != 0) {
+        printf("ERR MS must be between 0 and 3600000\n");
+    } else {
+        /* One tuple per call: the function takes its tuples as varargs. */
+        for (i = 0; i < cnt && err == RD_KAFKA_RESP_ERR_NO_ERROR; i++)
+            err = rd_kafka_mock_broker_push_request_error_rtts(mcluster, (int32_t)id, api, 1, code,
+                                                               (int)rtt);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            printf("ERR broker %ld: %s\n", id, rd_kafka_err2str(err));
+        else
+            printf("OK\n");
+    }
+}
+
 /* Runs one stdin command and prints its answer. */
 static void command_run(rd_kafka_mock_cluster_t *mcluster, char *line)
 {
-    char *w[6];
-    int n = split_words(line, w, 5);
+    char *w[9];
+    int n = split_words(line, w, 8);
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     long id, v;
 
     if (n == 0) return;
 
-    if (strcmp(w[0], "broker") == 0) {
+    if (strcmp(w[0], "broker") == 0 && n > 1 && strcmp(w[1], "errors") == 0) {
+        broker_errors(mcluster, w, n);
+    } else if (strcmp(w[0], "broker") == 0 && n > 1 && strcmp(w[1], "pending") == 0) {
+        int16_t api;
+        size_t cnt = 0;
+
+        if (n != 4 || parse_int(w[2], 0, INT32_MAX, &id) != 0 || api_key_lookup(w[3], &api) != 0) {
+            printf("ERR usage: broker pending ID APIKEY\n");
+            goto out;
+        }
+        err = rd_kafka_mock_broker_error_stack_cnt(mcluster, (int32_t)id, api, &cnt);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            printf("ERR broker %ld: %s\n", id, rd_kafka_err2str(err));
+        else
+            printf("OK %zu\n", cnt);
+    } else if (strcmp(w[0], "leader") == 0) {
+        if (n != 4 || parse_int(w[2], 0, MAX_PARTITIONS - 1, &v) != 0 ||
+            parse_int(w[3], -1, INT32_MAX, &id) != 0) {
+            printf("ERR usage: leader TOPIC PARTITION ID\n");
+            goto out;
+        }
+        err = rd_kafka_mock_partition_set_leader(mcluster, w[1], (int32_t)v, (int32_t)id);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            printf("ERR leader %s [%ld]: %s\n", w[1], v, rd_kafka_err2str(err));
+        else
+            printf("OK\n");
+    } else if (strcmp(w[0], "coordinator") == 0) {
+        if (n != 4 || (strcmp(w[1], "group") != 0 && strcmp(w[1], "transaction") != 0) ||
+            parse_int(w[3], 0, INT32_MAX, &id) != 0) {
+            printf("ERR usage: coordinator group|transaction KEY ID\n");
+            goto out;
+        }
+        err = rd_kafka_mock_coordinator_set(mcluster, w[1], w[2], (int32_t)id);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+            printf("ERR coordinator %s: %s\n", w[2], rd_kafka_err2str(err));
+        else
+            printf("OK\n");
+    } else if (strcmp(w[0], "broker") == 0) {
         if (n < 3 || parse_int(w[2], 0, INT32_MAX, &id) != 0) {
             printf("ERR usage: broker down|up ID, broker rtt ID MS\n");
             goto out;
