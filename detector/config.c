@@ -39,6 +39,8 @@ static const struct directive {
      "Kafka consumer group of the daemons", NULL},
     {"redis.host", C_STR, offsetof(config_t, redis_host), 0, 0, "127.0.0.1", "Redis host", NULL},
     {"redis.port", C_INT, offsetof(config_t, redis_port), 1, 65535, "6379", "Redis port", NULL},
+    {"redis.user", C_STR, offsetof(config_t, redis_user), 0, 0, "",
+     "Redis ACL user (empty: the default user; needs redis.password)", NULL},
     {"redis.password", C_STR, offsetof(config_t, redis_password), 0, 0, "",
      "Redis AUTH password (empty: none)", NULL},
     {"redis.db", C_INT, offsetof(config_t, redis_db), 0, 15, "0", "Redis database number", NULL},

@@ -992,7 +992,8 @@ static void reload_config(daemon_t *d)
         str_differs(cfg.group_id, d->cfg.group_id),
         str_differs(cfg.redis_host, d->cfg.redis_host),
         cfg.redis_port != d->cfg.redis_port,
-        str_differs(cfg.redis_password, d->cfg.redis_password),
+        str_differs(cfg.redis_password, d->cfg.redis_password) ||
+            str_differs(cfg.redis_user, d->cfg.redis_user),
         cfg.redis_db != d->cfg.redis_db,
         str_differs(cfg.redis_prefix, d->cfg.redis_prefix),
         str_differs(cfg.metrics_listen, d->cfg.metrics_listen),
@@ -1197,8 +1198,8 @@ int cmd_run(const char *conf_path)
     /* Redis may be down at start: wait for it like for an outage. */
     long backoff = 100;
     while (!stop_requested &&
-           !(d.st = store_redis_new(d.cfg.redis_host, (int)d.cfg.redis_port, d.cfg.redis_password,
-                                    (int)d.cfg.redis_db, d.cfg.redis_prefix,
+           !(d.st = store_redis_new(d.cfg.redis_host, (int)d.cfg.redis_port, d.cfg.redis_user,
+                                    d.cfg.redis_password, (int)d.cfg.redis_db, d.cfg.redis_prefix,
                                     (int)d.cfg.redis_timeout_ms, err, sizeof err))) {
         log_warnx("redis %s:%ld: %s; retrying", d.cfg.redis_host, d.cfg.redis_port, err);
         telemetry_redis(d.tm, 1, 0, 0);

@@ -30,6 +30,7 @@ struct store_redis {
     char *host;
     int port;
     char *password;
+    char *user; /* ACL user, or NULL */
     int db;
     int timeout_ms;
     int broken;                      /* c is unusable until a reconnect succeeds */
@@ -676,7 +677,10 @@ static int redis_connect(struct store_redis *r, char *err, size_t errlen)
     r->broken = 0;
     r->deferred = 0;
     if (r->password != NULL && r->password[0] != '\0') {
-        rep = command(r, err, errlen, "AUTH %b", r->password, strlen(r->password));
+        rep = r->user != NULL
+                  ? command(r, err, errlen, "AUTH %b %b", r->user, strlen(r->user), r->password,
+                            strlen(r->password))
+                  : command(r, err, errlen, "AUTH %b", r->password, strlen(r->password));
         if (rep == NULL) goto fail;
         freeReplyObject(rep);
     }
@@ -724,6 +728,7 @@ static void redis_destroy(store_t *s)
     if (r->c != NULL) redisFree(r->c);
     free(r->host);
     free(r->password);
+    free(r->user);
     store_base_fini(&r->base);
     free(r);
 }
@@ -751,7 +756,7 @@ static char *dup0(const char *s)
     return s != NULL ? dupn(s, strlen(s)) : NULL;
 }
 
-store_t *store_redis_new(const char *host, int port, const char *password, int db,
+store_t *store_redis_new(const char *host, int port, const char *user, const char *password, int db,
                          const char *prefix, int timeout_ms, char *err, size_t errlen)
 {
     struct store_redis *r = calloc(1, sizeof *r);
@@ -763,6 +768,7 @@ store_t *store_redis_new(const char *host, int port, const char *password, int d
     }
     r->host = dup0(host != NULL && host[0] != '\0' ? host : "127.0.0.1");
     r->password = dup0(password);
+    r->user = user != NULL && user[0] != '\0' ? dup0(user) : NULL;
     r->port = port;
     r->db = db;
     r->timeout_ms = timeout_ms;

@@ -25,6 +25,7 @@ typedef struct config {
     char *group_id;
     char *redis_host;
     long redis_port;
+    char *redis_user; /* ACL user ("" : the default user) */
     char *redis_password;
     long redis_db;
     char *redis_prefix;

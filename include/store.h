@@ -53,9 +53,10 @@ typedef struct store_block {
 /* Constructors. Caller frees with store_free().
  * prefix is the key prefix (default "sad:"), copied.
  * store_redis_new connects at once; on failure it returns NULL with err.
- * timeout_ms bounds every call; password may be NULL or "". */
+ * timeout_ms bounds every call; user (an ACL user) and password may be NULL
+ * or "" (AUTH password alone, or AUTH user password). */
 store_t *store_mem_new(const char *prefix);
-store_t *store_redis_new(const char *host, int port, const char *password, int db,
+store_t *store_redis_new(const char *host, int port, const char *user, const char *password, int db,
                          const char *prefix, int timeout_ms, char *err, size_t errlen);
 void store_free(store_t *s);
 

@@ -91,8 +91,8 @@ static void start_mem(struct fx *f, const char *rules)
 static void start_redis_down(struct fx *f, const char *rules)
 {
     assert_int_equal(test_redis_start(&f->redis), 0);
-    store_t *st =
-        store_redis_new("127.0.0.1", f->redis.port, NULL, 0, "t:", 500, f->err, sizeof f->err);
+    store_t *st = store_redis_new("127.0.0.1", f->redis.port, NULL, NULL, 0, "t:", 500, f->err,
+                                  sizeof f->err);
     if (!st) fail_msg("store_redis_new: %s", f->err);
     test_redis_stop(&f->redis);
     start(f, rules, st);

@@ -91,7 +91,7 @@ static int setup_redis(void **state)
     F = calloc(1, sizeof *F);
     if (F == NULL) return -1;
     F->redis = 1;
-    F->s = store_redis_new("127.0.0.1", g_redis.port, NULL, 0, "t:", 2000, ERR);
+    F->s = store_redis_new("127.0.0.1", g_redis.port, NULL, NULL, 0, "t:", 2000, ERR);
     g_flush_before_raw = F->s;
     if (F->s == NULL) {
         fprintf(stderr, "store_redis_new: %s\n", F->err);
@@ -1010,13 +1010,13 @@ static void test_redis_auth_db(void **state)
     assert_non_null(rep);
     freeReplyObject(rep);
 
-    s = store_redis_new("127.0.0.1", g_extra.port, NULL, 3, "t:", 1000, ERR);
+    s = store_redis_new("127.0.0.1", g_extra.port, NULL, NULL, 3, "t:", 1000, ERR);
     assert_null(s); /* no password */
     assert_true(F->err[0] != '\0');
-    s = store_redis_new("127.0.0.1", g_extra.port, "wrong", 3, "t:", 1000, ERR);
+    s = store_redis_new("127.0.0.1", g_extra.port, NULL, "wrong", 3, "t:", 1000, ERR);
     assert_null(s);
     assert_true(F->err[0] != '\0');
-    g_extra_store = store_redis_new("127.0.0.1", g_extra.port, "s3cret", 3, "t:", 1000, ERR);
+    g_extra_store = store_redis_new("127.0.0.1", g_extra.port, NULL, "s3cret", 3, "t:", 1000, ERR);
     if (g_extra_store == NULL) fail_msg("store_redis_new: %s", F->err);
     OK(store_activity_push(g_extra_store, "id-1", "x", 10, ERR));
     OK(store_flush(g_extra_store, ERR));
@@ -1034,6 +1034,20 @@ static void test_redis_auth_db(void **state)
     OK(store_reconnect(g_extra_store, ERR));
     extra.s = g_extra_store;
     check_activity(&extra, "id-1", 10, "x");
+    /* an ACL user limited to the prefix: AUTH user password */
+    rep = redisCommand(c, "ACL SETUSER det on >pw2 ~t:* +@all");
+    assert_non_null(rep);
+    assert_int_not_equal(rep->type, REDIS_REPLY_ERROR);
+    freeReplyObject(rep);
+    s = store_redis_new("127.0.0.1", g_extra.port, "det", "wrong", 3, "t:", 1000, ERR);
+    assert_null(s);
+    s = store_redis_new("127.0.0.1", g_extra.port, "det", "pw2", 3, "t:", 1000, ERR);
+    if (s == NULL) fail_msg("store_redis_new as an ACL user: %s", F->err);
+    extra.s = s;
+    check_activity(&extra, "id-1", 10, "x");
+    OK(store_reconnect(s, ERR)); /* AUTH user password again */
+    check_activity(&extra, "id-1", 10, "x");
+    store_free(s);
     redisFree(c);
 }
 
@@ -1048,11 +1062,11 @@ static void test_redis_server_gone(void **state)
     assert_int_equal(test_redis_start(&g_extra), 0);
     port = g_extra.port;
     test_redis_stop(&g_extra);
-    assert_null(store_redis_new("127.0.0.1", port, NULL, 0, "t:", 500, ERR));
+    assert_null(store_redis_new("127.0.0.1", port, NULL, NULL, 0, "t:", 500, ERR));
     assert_true(F->err[0] != '\0');
 
     assert_int_equal(test_redis_start_port(&g_extra, port), 0);
-    g_extra_store = store_redis_new("127.0.0.1", port, NULL, 0, "t:", 500, ERR);
+    g_extra_store = store_redis_new("127.0.0.1", port, NULL, NULL, 0, "t:", 500, ERR);
     assert_non_null(g_extra_store);
     OK(store_window_add(g_extra_store, "id-1", "w", "e1", T0, DAY, ERR));
     test_redis_stop(&g_extra);
@@ -1092,7 +1106,7 @@ static void test_redis_timeout(void **state)
     long n = 0;
 
     assert_int_equal(test_redis_start(&g_extra), 0);
-    g_extra_store = store_redis_new("127.0.0.1", g_extra.port, NULL, 0, "t:", 300, ERR);
+    g_extra_store = store_redis_new("127.0.0.1", g_extra.port, NULL, NULL, 0, "t:", 300, ERR);
     assert_non_null(g_extra_store);
     OK(store_window_add(g_extra_store, "id-1", "w", "e1", T0, DAY, ERR));
     kill(g_extra.pid, SIGSTOP);

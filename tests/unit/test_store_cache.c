@@ -288,7 +288,8 @@ static void test_differential_mem(void **state)
 static store_t *redis_store(void)
 {
     char err[256];
-    store_t *s = store_redis_new("127.0.0.1", g_redis.port, NULL, 0, "t:", 2000, err, sizeof err);
+    store_t *s =
+        store_redis_new("127.0.0.1", g_redis.port, NULL, NULL, 0, "t:", 2000, err, sizeof err);
     if (s == NULL) fail_msg("store_redis_new: %s", err);
     return s;
 }
