@@ -464,7 +464,13 @@ typedef struct batch {
     int64_t *arrived; /* when each message came out of the consumer */
     item_t *items;    /* each message parsed, and what was decided for it */
     size_t n, cap;
-    size_t parsed; /* items[0..parsed) are parsed */
+    size_t parsed;     /* items[0..parsed) are parsed */
+    struct part_mark { /* per partition of the batch: see decide_batch */
+        rd_kafka_topic_t *rkt;
+        int32_t partition;
+        int64_t mark, top;
+    } * parts;
+    size_t capparts;
 } batch_t;
 
 /* One message of a batch, parsed once. */
@@ -495,7 +501,7 @@ static void item_clear(item_t *it)
 
 /* Decides one event in a pass over the batch (see decide_batch). 0, or -1
  * with err when the store failed. */
-static int decide_event(daemon_t *d, item_t *it, char *err, size_t errlen)
+static int decide_event(daemon_t *d, item_t *it, int redelivered, char *err, size_t errlen)
 {
     const event_t *ev = &it->ev;
     const char *id = ev->str[FIELD_IDENTITY], *eid = ev->str[FIELD_EVENT_ID];
@@ -508,6 +514,8 @@ static int decide_event(daemon_t *d, item_t *it, char *err, size_t errlen)
      * could differ). Its state is fed again (idempotent), its rules are not
      * run. */
     if (store_request_get(d->cache, id, OUTBOX, eid, &found, &out, err, errlen) < 0) return -1;
+    if (redelivered && !found) /* decided before, without actions: only its state again */
+        return engine_feed(d->eng, ev, err, errlen);
     if (found) {
         int rc = engine_feed(d->eng, ev, err, errlen);
         for (size_t i = 0; rc == 0 && i < out.nfields; i++)
@@ -576,9 +584,47 @@ static int decide_batch(daemon_t *d, batch_t *b, char *err, size_t errlen)
     engine_stats_save(d->eng);
     for (;;) {
         if (store_cache_begin(d->cache, err, errlen) < 0) goto out;
-        for (size_t i = 0; i < b->n; i++)
-            if (b->items[i].status == EVENT_OK && decide_event(d, &b->items[i], err, errlen) < 0)
+        /* The processed offset of each partition of the batch: a message at
+         * or below it comes again after a rebalance or a crash and is not
+         * decided anew (its state is fed, its actions republished). */
+        size_t np = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            const rd_kafka_message_t *m = b->m[i];
+            size_t k = 0;
+            while (k < np && !(b->parts[k].rkt == m->rkt && b->parts[k].partition == m->partition))
+                k++;
+            if (k == np) {
+                if (np == b->capparts) {
+                    size_t cap = np ? np * 2 : 8;
+                    struct part_mark *nv = realloc(b->parts, cap * sizeof *nv);
+                    if (!nv) {
+                        snprintf(err, errlen, "out of memory");
+                        goto out;
+                    }
+                    b->parts = nv;
+                    b->capparts = cap;
+                }
+                b->parts[np].rkt = m->rkt;
+                b->parts[np].partition = m->partition;
+                b->parts[np].top = -1;
+                if (store_offset_get(d->cache, d->cfg.group_id, rd_kafka_topic_name(m->rkt),
+                                     (int)m->partition, &b->parts[np].mark, err, errlen) < 0)
+                    goto out;
+                np++;
+            }
+            if (b->items[i].status == EVENT_OK &&
+                decide_event(d, &b->items[i], m->offset <= b->parts[k].mark, err, errlen) < 0)
                 goto out;
+            /* After each event's writes: a commit cut short (Redis gone, kill
+             * -9) leaves the events before the cut marked as decided, and
+             * only those, as one event at a time would. */
+            if (m->offset > b->parts[k].mark && m->offset > b->parts[k].top) {
+                b->parts[k].top = m->offset;
+                if (store_offset_set(d->cache, d->cfg.group_id, rd_kafka_topic_name(m->rkt),
+                                     (int)m->partition, m->offset, err, errlen) < 0)
+                    goto out;
+            }
+        }
         if (store_cache_missing(d->cache) == 0) break;
         if (store_cache_fetch(d->cache, err, errlen) < 0) goto out;
         engine_stats_restore(d->eng);
@@ -1154,6 +1200,7 @@ static void run_loop(daemon_t *d)
     free(b.m);
     free(b.arrived);
     free(b.items);
+    free(b.parts);
 }
 
 int cmd_run(const char *conf_path)

@@ -967,3 +967,52 @@ int store_marker_set(store_t *s, int64_t since_us, const char *by, char *err, si
     if (rc == 0) rc = s->ops->flush(s, err, errlen);
     return rc;
 }
+
+/* --- Processed offsets ------------------------------------------------------ */
+
+/* "P{detector}:offset:GROUP:TOPIC:PARTITION": the greatest offset of the
+ * partition whose effects are written, written right after them in the
+ * batch's commit. A message at or below it was decided already. */
+#define OFFSET_KEEP_US (30 * 86400000000LL)
+
+int store_offset_get(store_t *s, const char *group, const char *topic, int partition,
+                     int64_t *offset, char *err, size_t errlen)
+{
+    char part[16], buf[32];
+    struct keybuf kb;
+    int rc, f = 0;
+
+    if (s == NULL || group == NULL || topic == NULL || offset == NULL)
+        return missing("offset_get", err, errlen);
+    *offset = -1;
+    snprintf(part, sizeof part, "%d", partition);
+    if (key_build(&kb, s, err, errlen, MARKER_SCOPE, "offset:", group, ":", topic, ":", part,
+                  (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->get(s, kb.key, &f, buf, sizeof buf, err, errlen);
+    key_done(&kb);
+    if (rc < 0 || !f) return rc;
+    if (store_parse_i64(buf, strlen(buf), offset) < 0) {
+        store_err(err, errlen, "store: bad offset \"%.20s\"", buf);
+        return -1;
+    }
+    return 0;
+}
+
+int store_offset_set(store_t *s, const char *group, const char *topic, int partition,
+                     int64_t offset, char *err, size_t errlen)
+{
+    char part[16], buf[32];
+    struct keybuf kb;
+    int rc;
+
+    if (s == NULL || group == NULL || topic == NULL) return missing("offset_set", err, errlen);
+    snprintf(part, sizeof part, "%d", partition);
+    snprintf(buf, sizeof buf, "%lld", (long long)offset);
+    if (key_build(&kb, s, err, errlen, MARKER_SCOPE, "offset:", group, ":", topic, ":", part,
+                  (const char *)NULL) < 0)
+        return -1;
+    rc = s->ops->set(s, kb.key, buf, gc_ttl_ms(OFFSET_KEEP_US), err, errlen);
+    key_done(&kb);
+    return rc;
+}

@@ -209,4 +209,15 @@ int store_marker_get(store_t *s, int *found, char *since, size_t sincelen, char 
 /* Writes the marker (since_us, by: who wrote it) and waits for it. */
 int store_marker_set(store_t *s, int64_t since_us, const char *by, char *err, size_t errlen);
 
+/* --- Processed offsets: "P{detector}:offset:GROUP:TOPIC:PARTITION" -------
+ * The greatest offset of a partition whose effects are written (the daemon
+ * writes it after each event's writes, in the same pipelined commit). A message delivered again at
+ * or below it was decided already: its state is fed again, its actions come from the outbox, its
+ * rules are not run again against a state that later events have changed. *offset is -1 when none
+ * is stored. */
+int store_offset_get(store_t *s, const char *group, const char *topic, int partition,
+                     int64_t *offset, char *err, size_t errlen);
+int store_offset_set(store_t *s, const char *group, const char *topic, int partition,
+                     int64_t offset, char *err, size_t errlen);
+
 #endif

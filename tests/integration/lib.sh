@@ -186,8 +186,9 @@ local out = {}
 local keys = redis.call('KEYS', ARGV[1])
 table.sort(keys)
 for _, k in ipairs(keys) do
-  -- the state marker says when and by whom: it differs by run
-  local t = k == 'sad:{detector}:marker' and 'skip' or redis.call('TYPE', k).ok
+  -- the daemon's own bookkeeping (the state marker: when and by whom; the
+  -- processed offsets, by consumer group) differs by run
+  local t = string.sub(k, 1, 15) == 'sad:{detector}:' and 'skip' or redis.call('TYPE', k).ok
   if t ~= 'skip' then out[#out + 1] = t .. ' ' .. k end
   if t == 'zset' then
     local r = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
