@@ -64,6 +64,21 @@ wait_for() {
 }
 # processed_over FILE N: the daemon's counter is above N.
 processed_over() { [ "$(processed "$1")" -gt "$2" ]; }
+# settle STATS...: waits (2 minutes at most) until the counters of the
+# daemons have not moved for 2 s. A daemon started again after a fault
+# processes again what was not committed, and feeds the state of each event
+# again: an old event puts back a window member that a later event had
+# pruned, and the later event prunes it again. All action ids can be out
+# before that ends; the state is compared once it has.
+settle() {
+    local last=-1 now still=0 until=$((${EPOCHREALTIME%.*} + 120))
+    while [ "$still" -lt 20 ] && [ "${EPOCHREALTIME%.*}" -lt "$until" ]; do
+        now=$(for f in "$@"; do processed "$f"; done | tr '\n' ' ')
+        if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0 last=$now; fi
+        sleep 0.1
+    done
+    [ "$still" -ge 20 ]
+}
 
 # The whole stream at once, lz4-compressed: the mock keeps ~5 MB per
 # partition, which holds 100,000 compressed events (uncompressed it would

@@ -135,6 +135,7 @@ check "broker down: processing again within $RESUME_LIMIT s of the broker's retu
 wait "$PRODUCER_PID"
 check "the whole stream was produced" test $? -eq 0
 check "every action and marker published" wait_for 300 collected a
+check "the daemon is done (what was delivered again too)" settle "$STATS"
 stop_detector TERM
 check "the daemon stopped cleanly at the end" test "$DETECTOR_RC" -eq 0
 collector_stop a

@@ -17,7 +17,7 @@ sized RATE 400 1000
 sized CHANGES 4 20
 sized EVERY 2 5
 # The stream outlasts the changes (a leave can take a few seconds).
-sized EVENTS $((RATE * (CHANGES * (EVERY + 6) + 10))) $((RATE * (CHANGES * (EVERY + 1) + 20)))
+sized EVENTS $((RATE * (CHANGES * (EVERY + 3) + 10))) $((RATE * (CHANGES * (EVERY + 3) + 20)))
 SEED=${FAULT_SEED:-$RANDOM}
 RANDOM=$SEED
 PARTS=6
@@ -77,6 +77,8 @@ check "the changes happened during the stream" kill -0 "$PRODUCER_PID"
 wait "$PRODUCER_PID"
 check "the whole stream was produced" test $? -eq 0
 check "every action and marker published" wait_for 300 collected a
+live=$(for s in 1 2 3; do [ -z "${PID[$s]}" ] || echo "$WORK/stats-d$s.json"; done)
+check "the daemons are done (what was delivered again too)" settle $live
 rebalances=$(cat "$WORK"/d?.log | grep -c "assigned")
 for s in 1 2 3; do [ -z "${PID[$s]}" ] || leave $s; done
 collector_stop a

@@ -69,7 +69,8 @@ resumes="" alive=1 frozen=1
 for i in $(seq 1 "$RESTARTS"); do
     streaming || break
     sleep 1.5
-    down=$(calc "1 + $((RANDOM % ((DOWN_MAX - 1) * 10 + 1))) / 10" %.1f)
+    r=$((RANDOM % ((DOWN_MAX - 1) * 10 + 1)))
+    down=$(calc "1 + $r / 10" %.1f)
     kill -KILL "$REDIS_PID"
     wait "$REDIS_PID" 2>/dev/null
     sleep 0.5
@@ -149,6 +150,7 @@ check "stall: processing again within $RESUME_LIMIT s of SIGCONT (${stall_resume
 wait "$PRODUCER_PID"
 check "the whole stream was produced" test $? -eq 0
 check "every action and marker published" wait_for 300 collected a
+check "the daemon is done (what was delivered again too)" settle "$STATS"
 stop_detector TERM
 check "the daemon stopped cleanly at the end" test "$DETECTOR_RC" -eq 0
 collector_stop a

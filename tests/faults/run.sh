@@ -4,7 +4,7 @@
 #   bash tests/faults/run.sh [BUILD] [TEST...]
 #
 # TEST is a script name without .sh (kill9 redis kafka rebalance sigterm
-# scale_out; default: all, in that order). FAULTS_SIZE=short runs the sizes
+# scale_out poison; default: all, in that order). FAULTS_SIZE=short runs the sizes
 # of make test instead. Each test prints its checks and the figures it
 # measured; at the end a table of the results and every figure, also written
 # to BUILD/faults.txt (the figures alone, tab-separated, to
@@ -12,7 +12,7 @@
 BUILD=${1:-build}
 shift
 cd "$(dirname "$0")/../.." || exit 1
-tests=${*:-kill9 redis kafka rebalance sigterm scale_out}
+tests=${*:-kill9 redis kafka rebalance sigterm scale_out poison}
 export FAULTS_SIZE=${FAULTS_SIZE:-full}
 export FAULTS_FIGURES="$PWD/$BUILD/faults-figures.tsv"
 mkdir -p "$BUILD"

@@ -57,6 +57,7 @@ both_done() { [ $(($(processed "$WORK/stats-d1.json") + $(processed "$WORK/stats
 wait_for 600 both_done
 two_s=$(since "$t0")
 check "every action and marker published" wait_for 300 collected two
+check "the daemons are done" settle "$WORK/stats-d1.json" "$WORK/stats-d2.json"
 check "no rebalance during the run" test "$(cat "$WORK"/d?.log | grep -c assigned)" -eq "$assignments"
 rc=0
 for p in $PID_1 $PID_2; do

@@ -16,7 +16,7 @@ BUILD=${1:-build}
 sized STOPS 1 5
 sized RATE 800 2000
 # The stream outlasts the stops (about 8 s each, with the restart).
-sized EVENTS $((RATE * (STOPS * 8 + 6))) $((RATE * (STOPS * 8 + 6)))
+sized EVENTS $((RATE * (STOPS * 10 + 8))) $((RATE * (STOPS * 10 + 8)))
 SEED=${FAULT_SEED:-$RANDOM}
 RANDOM=$SEED
 
@@ -35,7 +35,8 @@ produce_paced "$RATE"
 taken=0 exits="" bad_exit=0 republished="" loaded=1
 for i in $(seq 1 "$STOPS"); do
     wait_for 60 processed_over "$STATS" 0
-    sleep "$(calc "$((RANDOM % 21)) / 10" %.1f)"
+    r=$((RANDOM % 21))
+    sleep "$(calc "$r / 10" %.1f)"
     busy=$(processed "$STATS")
     sleep 1
     [ "$(processed "$STATS")" -gt "$busy" ] || loaded=0 # the counter moves: under load
@@ -58,6 +59,7 @@ check "the stops happened during the stream" kill -0 "$PRODUCER_PID"
 wait "$PRODUCER_PID"
 check "the whole stream was produced" test $? -eq 0
 check "every action and marker published" wait_for 300 collected a
+check "the daemon is done" settle "$STATS"
 t0=$(now)
 stop_detector TERM
 s=$(since "$t0")

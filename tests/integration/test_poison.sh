@@ -10,8 +10,11 @@
 #    kind must give, and nothing else is;
 #  - the good events were all processed: their actions equal, line for
 #    line, what `detector replay` decides for the good events alone;
-#  - throughput: valid events per second with poison are at least 90% of
-#    those of the clean stream. Each stream is read as a backlog by a fresh
+#  - throughput: valid events per second with poison, against those of the
+#    clean stream. A speed figure: `make test` prints it and asserts nothing
+#    of it (a loaded CI machine halves single runs); with POISON_RATE_MIN=90
+#    (`make test-faults` runs tests/faults/poison.sh, which sets it) the
+#    poisoned rate must be at least that percentage of the clean one. Each stream is read as a backlog by a fresh
 #    daemon (own group, empty Redis), clean and poisoned in turn, two or
 #    three times each, and the best run of each counts; a run's rate is
 #    measured between 10% and 90% of its events (the statistics file,
@@ -277,7 +280,7 @@ for pair in 1 2 3; do
     rates="$rates poison $RATE;"
     [ "$EVENTS" -eq "$GOOD" ] && [ "$BAD" -eq "$nbad" ] || handled=0
     ratio=$(awk -v p="$best_poison" -v c="$best_clean" 'BEGIN { printf "%.1f", (c > 0 ? 100 * p / c : 0) }')
-    [ "$pair" -ge 2 ] && awk -v r="$ratio" 'BEGIN { exit !(r >= 90) }' && break
+    [ "$pair" -ge 2 ] && awk -v r="$ratio" -v m="${POISON_RATE_MIN:-90}" 'BEGIN { exit !(r >= m) }' && break
 done
 if [ -n "$RT" ]; then
     chrt -a -o -p 0 "$REDIS_PID" >/dev/null 2>&1
@@ -285,8 +288,14 @@ if [ -n "$RT" ]; then
 fi
 check "every poisoned run handled all $GOOD valid events and the $nbad bad ones" test "$handled" -eq 1
 log "throughput (valid events/s):$rates best with poison $best_poison, clean $best_clean: $ratio%"
-check "throughput with 2% poison is at least 90% of the clean stream's ($best_poison vs $best_clean valid events/s: $ratio%)" \
-    awk -v r="$ratio" 'BEGIN { exit !(r >= 90) }'
+[ -n "${FAULTS_FIGURES:-}" ] && printf 'poison\t%s\t%s\n' "valid events/s with 2% poison vs clean (best of each)" \
+    "$best_poison vs $best_clean ($ratio%)" >>"$FAULTS_FIGURES"
+if [ -n "${POISON_RATE_MIN:-}" ]; then
+    check "throughput with 2% poison is at least $POISON_RATE_MIN% of the clean stream's ($best_poison vs $best_clean valid events/s: $ratio%)" \
+        awk -v r="$ratio" -v m="$POISON_RATE_MIN" 'BEGIN { exit !(r >= m) }'
+else
+    log "throughput with 2% poison: $ratio% of the clean stream's (a figure here; make test-faults asserts at least 90%)"
+fi
 
 # The actions of both poisoned runs: those of the good events alone.
 nact=$(wc -l <"$WORK/replay-good.jsonl")
