@@ -193,7 +193,7 @@ static int remember_requests(engine_t *e, const event_t *ev)
             q.nfields++;
         }
         if (store_request_put(e->st, ev->str[FIELD_IDENTITY], r->name, ev->str[r->by], &q,
-                              r->keep_us, e->err, e->errlen) < 0)
+                              r->keep_us + RULES_REQUEST_LEARN_US, e->err, e->errlen) < 0)
             return -1;
     }
     return 0;
@@ -250,8 +250,8 @@ static int feed_sets(engine_t *e, const event_t *ev)
             if (e->failed) return -1; /* a store failure in the filter */
             if (!take) continue;
         }
-        /* A login approved long after it started still teaches its
-         * initiator's IP and device (the policy has no time limit there). */
+        /* A login approved after its initiator's keep still teaches its
+         * IP and device, for a day more (RULES_REQUEST_LEARN_US). */
         e->request_any_age = 1;
         value_t v = engine_field_value(e, s->value, ev);
         e->request_any_age = 0;

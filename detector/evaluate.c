@@ -66,7 +66,8 @@ const store_request_t *engine_request(engine_t *e, int ri)
             if (found) {
                 e->req_state[ri] = 2;
                 /* Remembered for `keep` of event time: (t - keep, t]. An
-                 * older one is kept for the known sets only (state 3). */
+                 * older one is for the known sets only (state 3), for a
+                 * day more (RULES_REQUEST_LEARN_US). */
                 if (e->ev->ts_us - e->req[ri].ts_us >= r->keep_us) {
                     e->req_state[ri] = 3;
                     if (e->trace && !e->request_any_age) {
@@ -82,7 +83,10 @@ const store_request_t *engine_request(engine_t *e, int ri)
             engine_trace_emit(e, &t, ENGINE_TRACE_REQUEST);
         }
     }
-    if (e->req_state[ri] == 3 && e->request_any_age) return &e->req[ri];
+    if (e->req_state[ri] == 3 && e->request_any_age &&
+        e->ev->ts_us - e->req[ri].ts_us <
+            ruleset_request(e->rs, (size_t)ri)->keep_us + RULES_REQUEST_LEARN_US)
+        return &e->req[ri];
     return e->req_state[ri] == 2 ? &e->req[ri] : NULL;
 }
 

@@ -437,7 +437,7 @@ static int send_dead_letter(daemon_t *d, const rd_kafka_message_t *m, const char
 }
 
 /* The outbox: the actions decided for an event, kept with its identity's
- * state (as a request named "#outbox" keyed by the event id) for a week, so
+ * state (a record named "#outbox" keyed by the event id) for a week, so
  * that a redelivered event publishes exactly what it decided the first time. */
 #define OUTBOX "#outbox"
 #define OUTBOX_KEEP_US (7 * 86400000000LL)
@@ -513,7 +513,7 @@ static int decide_event(daemon_t *d, item_t *it, int redelivered, char *err, siz
      * again as they were (the state has moved on since, so deciding anew
      * could differ). Its state is fed again (idempotent), its rules are not
      * run. */
-    if (store_request_get(d->cache, id, OUTBOX, eid, &found, &out, err, errlen) < 0) return -1;
+    if (store_record_get(d->cache, id, OUTBOX, eid, &found, &out, err, errlen) < 0) return -1;
     if (redelivered && !found) /* decided before, without actions: only its state again */
         return engine_feed(d->eng, ev, err, errlen);
     if (found) {
@@ -559,7 +559,7 @@ static int decide_event(daemon_t *d, item_t *it, int redelivered, char *err, siz
     memcpy(&o.name[0], &name, sizeof name);
     memcpy(&o.value[0], &it->lines, sizeof it->lines);
     o.nfields = 1;
-    return store_request_put(d->cache, id, OUTBOX, eid, &o, OUTBOX_KEEP_US, err, errlen);
+    return store_record_put(d->cache, id, OUTBOX, eid, &o, OUTBOX_KEEP_US, err, errlen);
 oom:
     snprintf(err, errlen, "out of memory");
     return -1;

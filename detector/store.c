@@ -6,8 +6,11 @@
  *   P{scope}:w:NAME                 window: sorted set, member -> ts_us
  *   P{scope}:d:NAME                 distinct: sorted set, member -> latest ts_us
  *   P{scope}:s:NAME                 known set: sorted set, member -> latest ts_us
- *   P{scope}:r:NAME:REQUEST_ID      request: hash ts, event_id, the fields
- *                                   (a field named ts, event_id or #... gets a '#')
+ *   P{scope}:q:NAME                 requests: hash REQUEST_ID -> record (see
+ *                                   request_encode), pruned by event time
+ *   P{scope}:r:NAME:ID              record (the outbox): hash ts, event_id, the
+ *                                   fields (a field named ts, event_id or #...
+ *                                   gets a '#')
  *   P{scope}:c:RULE                 cooldown: string "TS_US EVENT_ID"
  *   P{scope}:block[:AUTHENTICATOR]  block: hash rule, reason, since, expires, action_id
  *   P{scope}:activity               activity list, newest first
@@ -567,18 +570,12 @@ static int field_needs_mark(const char *name, size_t len)
            (len == 8 && memcmp(name, "event_id", 8) == 0) || (len > 0 && name[0] == '#');
 }
 
-int store_request_put(store_t *s, const char *scope, const char *name, const char *request_id,
-                      const store_request_t *req, int64_t keep_us, char *err, size_t errlen)
+/* The checks of a put. 0 or -1. */
+static int put_check(const char *what, const store_t *s, const char *scope, const char *name,
+                     const char *id, const store_request_t *req, char *err, size_t errlen)
 {
-    struct store_field f[STORE_REQ_MAX_FIELDS + 2];
-    char *marked[STORE_REQ_MAX_FIELDS] = {NULL};
-    struct keybuf kb;
-    char ts[24];
-    size_t i, len;
-    int rc = -1;
-
-    if (s == NULL || scope == NULL || name == NULL || request_id == NULL || req == NULL)
-        return missing("request_put", err, errlen);
+    if (s == NULL || scope == NULL || name == NULL || id == NULL || req == NULL)
+        return missing(what, err, errlen);
     if (req->nfields > STORE_REQ_MAX_FIELDS) {
         store_err(err, errlen, "store: a request has at most %d fields", STORE_REQ_MAX_FIELDS);
         return -1;
@@ -587,6 +584,20 @@ int store_request_put(store_t *s, const char *scope, const char *name, const cha
         store_err(err, errlen, "store: request event_id is not terminated");
         return -1;
     }
+    return 0;
+}
+
+int store_record_put(store_t *s, const char *scope, const char *name, const char *request_id,
+                     const store_request_t *req, int64_t keep_us, char *err, size_t errlen)
+{
+    struct store_field f[STORE_REQ_MAX_FIELDS + 2];
+    char *marked[STORE_REQ_MAX_FIELDS] = {NULL};
+    struct keybuf kb;
+    char ts[24];
+    size_t i, len;
+    int rc = -1;
+
+    if (put_check("record_put", s, scope, name, request_id, req, err, errlen) < 0) return -1;
     snprintf(ts, sizeof ts, "%lld", (long long)req->ts_us);
     f[0].name = "ts";
     f[0].value = ts;
@@ -686,18 +697,25 @@ static void request_sort(store_request_t *req)
     }
 }
 
-int store_request_get(store_t *s, const char *scope, const char *name, const char *request_id,
-                      int *found, store_request_t *req, char *err, size_t errlen)
+/* The checks and the first answer ("not found") of a get. 0 or -1. */
+static int get_begin(const char *what, store_t *s, const char *scope, const char *name,
+                     const char *id, int *found, store_request_t *req, char *err, size_t errlen)
+{
+    if (s == NULL || scope == NULL || name == NULL || id == NULL || found == NULL || req == NULL)
+        return missing(what, err, errlen);
+    *found = 0;
+    memset(req, 0, sizeof *req);
+    return 0;
+}
+
+int store_record_get(store_t *s, const char *scope, const char *name, const char *request_id,
+                     int *found, store_request_t *req, char *err, size_t errlen)
 {
     struct request_fill rf;
     struct keybuf kb;
     int rc;
 
-    if (s == NULL || scope == NULL || name == NULL || request_id == NULL || found == NULL ||
-        req == NULL)
-        return missing("request_get", err, errlen);
-    *found = 0;
-    memset(req, 0, sizeof *req);
+    if (get_begin("record_get", s, scope, name, request_id, found, req, err, errlen) < 0) return -1;
     if (key_build(&kb, s, err, errlen, scope, "r:", name, ":", request_id, (const char *)NULL) < 0)
         return -1;
     rf.req = req;
@@ -710,6 +728,240 @@ int store_request_get(store_t *s, const char *scope, const char *name, const cha
     }
     request_sort(req);
     *found = 1;
+    return 0;
+}
+
+/* --- Requests: one hash per scope and name ------------------------------
+ *
+ * P{scope}:q:NAME holds the requests of a scope, field REQUEST_ID, value a
+ * record "TS_US LEN:EVENT_ID LEN:NAME LEN:VALUE ..." (lengths in bytes, in
+ * decimal; the names sorted as store_request_get returns them). One key per
+ * identity instead of one per request: a Redis key costs about 70 bytes
+ * before its value.
+ *
+ * Pruned by event time as windows are: the newest record (stored or being
+ * put) draws the line at its time - keep; records below it are deleted and
+ * a request below it is not added. So the records kept depend
+ * only on the requests put, not on their order (a redelivery, two daemons
+ * during a rebalance), and the update adds and deletes named fields
+ * (HSET, HDEL) instead of rewriting the hash: a daemon that lags cannot
+ * undo another's add. */
+
+static int put_len(FILE *f, const char *p)
+{
+    return fprintf(f, " %zu:%s", strlen(p), p) < 0 ? -1 : 0;
+}
+
+/* The record of req (malloc'd), or NULL when out of memory. */
+static char *request_encode(const store_request_t *req)
+{
+    char *buf = NULL;
+    size_t len = 0, i;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (f == NULL) return NULL;
+    int bad = fprintf(f, "%lld", (long long)req->ts_us) < 0 || put_len(f, req->event_id) < 0;
+    for (i = 0; !bad && i < req->nfields; i++)
+        bad = put_len(f, req->name[i]) < 0 || put_len(f, req->value[i]) < 0;
+    if (fclose(f) != 0 || bad) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Reads " LEN:" at *p (before end); the LEN bytes follow. 0, or -1 when
+ * the record is malformed. */
+static int get_len(const char **p, const char *end, size_t *n)
+{
+    const char *q = *p;
+    size_t v = 0;
+
+    if (q >= end || *q++ != ' ' || q >= end || *q < '0' || *q > '9') return -1;
+    while (q < end && *q >= '0' && *q <= '9') {
+        if (v > (SIZE_MAX - 9) / 10) return -1;
+        v = v * 10 + (size_t)(*q++ - '0');
+    }
+    if (q >= end || *q++ != ':' || v > (size_t)(end - q)) return -1;
+    *p = q;
+    *n = v;
+    return 0;
+}
+
+/* The time of a record, without decoding the rest. 0, or -1. */
+static int request_ts(const char *v, size_t vlen, int64_t *ts)
+{
+    const char *sp = memchr(v, ' ', vlen);
+
+    return store_parse_i64(v, sp != NULL ? (size_t)(sp - v) : vlen, ts);
+}
+
+/* Fills req from a record (names and values from malloc). 0; -1 when out
+ * of memory; -2 when the record is malformed (req cleared). */
+static int request_decode(const char *v, size_t vlen, store_request_t *req)
+{
+    const char *p = memchr(v, ' ', vlen), *end = v + vlen;
+    size_t n;
+
+    memset(req, 0, sizeof *req);
+    if (p == NULL || store_parse_i64(v, (size_t)(p - v), &req->ts_us) < 0) return -2;
+    if (get_len(&p, end, &n) < 0) return -2;
+    copy_field(req->event_id, sizeof req->event_id, p, n);
+    p += n;
+    while (p < end) {
+        size_t nn, vn;
+        const char *name, *value;
+
+        if (req->nfields == STORE_REQ_MAX_FIELDS || get_len(&p, end, &nn) < 0) goto bad;
+        name = p;
+        p += nn;
+        if (get_len(&p, end, &vn) < 0) goto bad;
+        value = p;
+        p += vn;
+        req->name[req->nfields] = dupn(name, nn);
+        req->value[req->nfields] = dupn(value, vn);
+        req->nfields++;
+        if (req->name[req->nfields - 1] == NULL || req->value[req->nfields - 1] == NULL) {
+            store_request_clear(req);
+            return -1;
+        }
+    }
+    return 0;
+bad:
+    store_request_clear(req);
+    return -2;
+}
+
+/* What store_request_put learns of the stored records. */
+struct request_scan {
+    int64_t newest;
+    int any;
+    struct request_old {
+        char *field;
+        int64_t ts;
+    } * old;
+    size_t n, cap;
+};
+
+static int request_scan_field(void *arg, const char *name, size_t nlen, const char *value,
+                              size_t vlen)
+{
+    struct request_scan *rs = arg;
+    int64_t ts;
+
+    if (request_ts(value, vlen, &ts) < 0) ts = INT64_MIN; /* malformed: always pruned */
+    if (ts != INT64_MIN && (!rs->any || ts > rs->newest)) {
+        rs->newest = ts;
+        rs->any = 1;
+    }
+    if (rs->n == rs->cap) {
+        size_t ncap = rs->cap ? rs->cap * 2 : 8;
+        struct request_old *nv = realloc(rs->old, ncap * sizeof *nv);
+
+        if (nv == NULL) return -1;
+        rs->old = nv;
+        rs->cap = ncap;
+    }
+    if ((rs->old[rs->n].field = dupn(name, nlen)) == NULL) return -1;
+    rs->old[rs->n++].ts = ts;
+    return 0;
+}
+
+int store_request_put(store_t *s, const char *scope, const char *name, const char *request_id,
+                      const store_request_t *req, int64_t keep_us, char *err, size_t errlen)
+{
+    struct request_scan rs = {0};
+    struct store_field f;
+    struct keybuf kb;
+    const char **del = NULL;
+    char *rec = NULL;
+    size_t nd = 0, i;
+    int64_t line;
+    int rc = -1, add;
+
+    if (put_check("request_put", s, scope, name, request_id, req, err, errlen) < 0) return -1;
+    for (i = 0; i < req->nfields; i++)
+        if (req->name[i] == NULL || req->value[i] == NULL)
+            return missing("request_put field", err, errlen);
+    if (key_build(&kb, s, err, errlen, scope, "q:", name, (const char *)NULL) < 0) return -1;
+    if (s->ops->hgetall(s, kb.key, request_scan_field, &rs, err, errlen) < 0) goto done;
+    if (!rs.any || req->ts_us > rs.newest) rs.newest = req->ts_us;
+    line = min_score(rs.newest, keep_us); /* kept: ts >= line, as ZREMRANGEBYSCORE keeps */
+    add = req->ts_us >= line;
+    if (rs.n > 0 && (del = malloc(rs.n * sizeof *del)) == NULL) {
+        store_err(err, errlen, "store: out of memory");
+        goto done;
+    }
+    for (i = 0; i < rs.n; i++)
+        if ((rs.old[i].ts < line || rs.old[i].ts == INT64_MIN) &&
+            !(add && strcmp(rs.old[i].field, request_id) == 0))
+            del[nd++] = rs.old[i].field;
+    if (add) {
+        /* Stored with its fields in the order a get returns them. */
+        store_request_t sorted = *req;
+        request_sort(&sorted);
+        if ((rec = request_encode(&sorted)) == NULL) {
+            store_err(err, errlen, "store: out of memory");
+            goto done;
+        }
+        f.name = request_id;
+        f.value = rec;
+    }
+    rc = add || nd > 0
+             ? s->ops->hupdate(s, kb.key, &f, add ? 1 : 0, del, nd, gc_ttl_ms(keep_us), err, errlen)
+             : 0;
+done:
+    key_done(&kb);
+    for (i = 0; i < rs.n; i++)
+        free(rs.old[i].field);
+    free(rs.old);
+    free(del);
+    free(rec);
+    return rc;
+}
+
+/* What store_request_get looks for. */
+struct request_find {
+    const char *id;
+    size_t idlen;
+    store_request_t *req;
+    int found; /* 1 found, -1 out of memory */
+};
+
+static int request_find_field(void *arg, const char *name, size_t nlen, const char *value,
+                              size_t vlen)
+{
+    struct request_find *rf = arg;
+    int rc;
+
+    if (rf->found != 0 || nlen != rf->idlen || memcmp(name, rf->id, nlen) != 0) return 0;
+    rc = request_decode(value, vlen, rf->req);
+    if (rc == -1) return -1;
+    rf->found = rc == 0; /* a malformed record: as if absent */
+    return 0;
+}
+
+int store_request_get(store_t *s, const char *scope, const char *name, const char *request_id,
+                      int *found, store_request_t *req, char *err, size_t errlen)
+{
+    struct request_find rf;
+    struct keybuf kb;
+    int rc;
+
+    if (get_begin("request_get", s, scope, name, request_id, found, req, err, errlen) < 0)
+        return -1;
+    if (key_build(&kb, s, err, errlen, scope, "q:", name, (const char *)NULL) < 0) return -1;
+    rf.id = request_id;
+    rf.idlen = strlen(request_id);
+    rf.req = req;
+    rf.found = 0;
+    rc = s->ops->hgetall(s, kb.key, request_find_field, &rf, err, errlen);
+    key_done(&kb);
+    if (rc < 0) {
+        store_request_clear(req);
+        return -1;
+    }
+    *found = rf.found == 1;
     return 0;
 }
 

@@ -40,7 +40,7 @@ struct ckey {
     char key[];
 };
 
-enum { OP_ZADD = 1, OP_HREPLACE, OP_SET, OP_DEL, OP_PUSH };
+enum { OP_ZADD = 1, OP_HREPLACE, OP_HUPDATE, OP_SET, OP_DEL, OP_PUSH };
 
 /* One write of the pass, with copies of its arguments. */
 struct wop {
@@ -51,6 +51,8 @@ struct wop {
     size_t cap;
     struct store_field *f;
     size_t nf;
+    char **del; /* OP_HUPDATE: the fields deleted */
+    size_t nd;
 };
 
 struct store_cache {
@@ -144,6 +146,9 @@ static void wop_clear(struct wop *w)
         free((char *)(uintptr_t)w->f[i].value);
     }
     free(w->f);
+    for (i = 0; i < w->nd; i++)
+        free(w->del[i]);
+    free(w->del);
 }
 
 static void log_clear(struct store_cache *c)
@@ -180,6 +185,22 @@ static struct wop *log_add(struct store_cache *c, int kind, const char *key, con
     }
     c->nlog++;
     return w;
+}
+
+/* Copies fields f[0..nf) into w. 0, or -1 when out of memory (w->nf says
+ * how many wop_clear frees). */
+static int wop_fields(struct wop *w, const struct store_field *f, size_t nf)
+{
+    size_t i;
+
+    if (nf > 0 && (w->f = calloc(nf, sizeof *w->f)) == NULL) return -1;
+    for (i = 0; i < nf; i++) {
+        w->f[i].name = strdup(f[i].name);
+        w->f[i].value = strdup(f[i].value);
+        w->nf++;
+        if (w->f[i].name == NULL || w->f[i].value == NULL) return -1;
+    }
+    return 0;
 }
 
 /* --- Primitives ---------------------------------------------------------- */
@@ -241,19 +262,39 @@ static int cache_hreplace(store_t *s, const char *key, const struct store_field 
 {
     struct store_cache *c = (struct store_cache *)s;
     struct wop *w;
-    size_t i;
 
     if (usable(c, key, STORE_T_HASH, 1) < 0) return oom(err, errlen);
     if (c->mem->ops->hreplace(c->mem, key, f, nf, ttl_ms, expire_at_ms, err, errlen) < 0) return -1;
     if ((w = log_add(c, OP_HREPLACE, key, NULL)) == NULL) return oom(err, errlen);
     w->ttl_ms = ttl_ms;
     w->expire_at_ms = expire_at_ms;
-    if (nf > 0 && (w->f = calloc(nf, sizeof *w->f)) == NULL) goto fail;
-    for (i = 0; i < nf; i++) {
-        w->f[i].name = strdup(f[i].name);
-        w->f[i].value = strdup(f[i].value);
-        w->nf++;
-        if (w->f[i].name == NULL || w->f[i].value == NULL) goto fail;
+    if (wop_fields(w, f, nf) < 0) goto fail;
+    return 0;
+fail:
+    wop_clear(w);
+    c->nlog--;
+    return oom(err, errlen);
+}
+
+static int cache_hupdate(store_t *s, const char *key, const struct store_field *f, size_t nf,
+                         const char *const *del, size_t nd, int64_t ttl_ms, char *err,
+                         size_t errlen)
+{
+    struct store_cache *c = (struct store_cache *)s;
+    int u = usable(c, key, STORE_T_HASH, 0);
+    struct wop *w;
+    size_t i;
+
+    if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
+    if (c->mem->ops->hupdate(c->mem, key, f, nf, del, nd, ttl_ms, err, errlen) < 0) return -1;
+    if ((w = log_add(c, OP_HUPDATE, key, NULL)) == NULL) return oom(err, errlen);
+    w->ttl_ms = ttl_ms;
+    if (wop_fields(w, f, nf) < 0) goto fail;
+    if (nd > 0 && (w->del = calloc(nd, sizeof *w->del)) == NULL) goto fail;
+    for (i = 0; i < nd; i++) {
+        w->del[i] = strdup(del[i]);
+        w->nd++;
+        if (w->del[i] == NULL) goto fail;
     }
     return 0;
 fail:
@@ -471,6 +512,10 @@ int store_cache_commit(store_t *s, char *err, size_t errlen)
         case OP_HREPLACE:
             rc = b->ops->hreplace(b, w->key, w->f, w->nf, w->ttl_ms, w->expire_at_ms, err, errlen);
             break;
+        case OP_HUPDATE:
+            rc = b->ops->hupdate(b, w->key, w->f, w->nf, (const char *const *)w->del, w->nd,
+                                 w->ttl_ms, err, errlen);
+            break;
         case OP_SET:
             rc = b->ops->set(b, w->key, w->str, w->ttl_ms, err, errlen);
             break;
@@ -519,6 +564,7 @@ static const struct store_ops cache_ops = {
     .zrange = cache_zrange,
     .zscore = cache_zscore,
     .hreplace = cache_hreplace,
+    .hupdate = cache_hupdate,
     .hgetall = cache_hgetall,
     .set = cache_set,
     .get = cache_get,

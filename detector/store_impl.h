@@ -63,6 +63,11 @@ struct store_ops {
      * when it is > 0, else PEXPIRE key ttl_ms when that is > 0. */
     int (*hreplace)(store_t *s, const char *key, const struct store_field *f, size_t nf,
                     int64_t ttl_ms, int64_t expire_at_ms, char *err, size_t errlen);
+    /* HSET key f... (when nf > 0); HDEL key del... (when nd > 0); PEXPIRE
+     * key ttl_ms (when > 0). Plain commands, like zadd's: a crash between
+     * them leaves fields that the next update deletes. */
+    int (*hupdate)(store_t *s, const char *key, const struct store_field *f, size_t nf,
+                   const char *const *del, size_t nd, int64_t ttl_ms, char *err, size_t errlen);
     /* HGETALL key, one call of fn per field (none when the key is absent). */
     int (*hgetall)(store_t *s, const char *key, store_field_fn fn, void *arg, char *err,
                    size_t errlen);

@@ -414,6 +414,55 @@ done:
     return rc;
 }
 
+static int redis_hupdate(store_t *s, const char *key, const struct store_field *f, size_t nf,
+                         const char *const *del, size_t nd, int64_t ttl_ms, char *err,
+                         size_t errlen)
+{
+    struct store_redis *r = (struct store_redis *)s;
+    size_t klen = strlen(key), i, argc = 2 + (2 * nf > nd ? 2 * nf : nd);
+    const char **argv = malloc(argc * sizeof *argv);
+    size_t *lens = malloc(argc * sizeof *lens);
+    int rc = -1;
+
+    if (argv == NULL || lens == NULL) {
+        store_err(err, errlen, "store: out of memory");
+        goto done;
+    }
+    argv[1] = key;
+    lens[1] = klen;
+    if (nf > 0) {
+        argv[0] = "HSET";
+        lens[0] = 4;
+        for (i = 0; i < nf; i++) {
+            argv[2 + 2 * i] = f[i].name;
+            lens[2 + 2 * i] = strlen(f[i].name);
+            argv[3 + 2 * i] = f[i].value;
+            lens[3 + 2 * i] = strlen(f[i].value);
+        }
+        if (write_argv(r, err, errlen, (int)(2 + 2 * nf), argv, lens) < 0) goto done;
+    }
+    if (nd > 0) {
+        argv[0] = "HDEL";
+        lens[0] = 4;
+        for (i = 0; i < nd; i++) {
+            argv[2 + i] = del[i];
+            lens[2 + i] = strlen(del[i]);
+        }
+        if (write_argv(r, err, errlen, (int)(2 + nd), argv, lens) < 0) goto done;
+    }
+    if (ttl_ms > 0) {
+        char ttl[24];
+        const char *eargv[3] = {"PEXPIRE", key, ttl};
+        size_t elens[3] = {7, klen, fmt_i64(ttl, ttl_ms)};
+        if (write_argv(r, err, errlen, 3, eargv, elens) < 0) goto done;
+    }
+    rc = 0;
+done:
+    free(argv);
+    free(lens);
+    return rc;
+}
+
 static int redis_hgetall(store_t *s, const char *key, store_field_fn fn, void *arg, char *err,
                          size_t errlen)
 {
@@ -741,6 +790,7 @@ static const struct store_ops redis_ops = {
     .zrange = redis_zrange,
     .zscore = redis_zscore,
     .hreplace = redis_hreplace,
+    .hupdate = redis_hupdate,
     .hgetall = redis_hgetall,
     .set = redis_set,
     .get = redis_get,

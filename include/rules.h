@@ -96,7 +96,12 @@ typedef struct rules_counter {
     int64_t keep_us;     /* longest window that reads it */
 } rules_counter_t;
 
-/* request NAME from TYPE by FIELD keep D */
+/* request NAME from TYPE by FIELD keep D
+ *
+ * The rules read a request for D of event time after it. A known set
+ * learns from it (an approval teaches its initiator's IP) for a day more:
+ * RULES_REQUEST_LEARN_US. The store keeps it for D + that day. */
+#define RULES_REQUEST_LEARN_US 86400000000LL
 typedef struct rules_request {
     char *name;
     event_type_t from;

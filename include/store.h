@@ -161,12 +161,28 @@ int store_set_first(store_t *s, const char *scope, const char *name, const char 
                     int64_t *ts_us, char *err, size_t errlen);
 
 /* --- Request context -------------------------------------------------- */
-/* Remembers req under (name, request_id); a later put replaces it. */
+/* Remembers req under (name, request_id) in the scope's one hash of
+ * requests "P{SCOPE}:q:NAME"; a later put of the same id replaces it.
+ * Pruned by event time: a request older than keep_us before the newest one
+ * of the hash (stored or put) is deleted, and is not added when it is the
+ * one put; the requests kept do not depend on the order of the puts. */
 int store_request_put(store_t *s, const char *scope, const char *name, const char *request_id,
                       const store_request_t *req, int64_t keep_us, char *err, size_t errlen);
-/* *found = 0, or 1 with *req filled (caller calls store_request_clear). */
+/* *found = 0, or 1 with *req filled (caller calls store_request_clear). A
+ * request may be found past its keep when no newer one pruned it: the
+ * reader checks its age. */
 int store_request_get(store_t *s, const char *scope, const char *name, const char *request_id,
                       int *found, store_request_t *req, char *err, size_t errlen);
+
+/* --- Records: one key each, "P{SCOPE}:r:NAME:ID" ------------------------
+ * The same struct kept under a key of its own (the daemon's outbox: the
+ * actions of an event, read by event id), for keep_us plus a day of
+ * wall-clock TTL. Large values that an identity can have many of belong
+ * here, not in the one hash of store_request_put. */
+int store_record_put(store_t *s, const char *scope, const char *name, const char *id,
+                     const store_request_t *req, int64_t keep_us, char *err, size_t errlen);
+int store_record_get(store_t *s, const char *scope, const char *name, const char *id, int *found,
+                     store_request_t *req, char *err, size_t errlen);
 
 /* --- Cooldowns: the last time a rule acted for a scope ------------------ */
 /* event_id receives the id of the event that set it (STORE_ID_MAX bytes). */

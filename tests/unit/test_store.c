@@ -542,6 +542,75 @@ static void test_request(void **state)
     assert_int_equal(store_request_put(F->s, "id-1", "login", "req-1", &req, DAY, ERR), -1);
 }
 
+/* put request id at ts (one field, ip = id) */
+static void req_put(struct fx *F, const char *scope, const char *id, int64_t ts, int64_t keep)
+{
+    store_request_t req;
+    const char *name = "ip";
+
+    memset(&req, 0, sizeof req);
+    req.ts_us = ts;
+    snprintf(req.event_id, sizeof req.event_id, "ev-%s", id);
+    memcpy(&req.name[0], &name, sizeof name);
+    memcpy(&req.value[0], &id, sizeof id);
+    req.nfields = 1;
+    OK(store_request_put(F->s, scope, "login", id, &req, keep, ERR));
+}
+
+/* "1" when request id is stored (with its own fields), "0" when not */
+static int req_has(struct fx *F, const char *scope, const char *id)
+{
+    store_request_t got;
+    int found = -1;
+
+    OK(store_request_get(F->s, scope, "login", id, &found, &got, ERR));
+    if (found) {
+        assert_int_equal(got.nfields, 1);
+        assert_string_equal(got.value[0], id);
+        store_request_clear(&got);
+    }
+    return found;
+}
+
+/* The requests of a scope are pruned by event time from the newest one,
+ * whatever the order of the puts. */
+static void test_request_pruning(void **state)
+{
+    struct fx *F = *state;
+    const int64_t keep = 3600 * SEC;
+    /* r1..r5 at these times; r5 makes the line T0 + 1h30m - 1h */
+    static const char *ids[] = {"r1", "r2", "r3", "r4", "r5"};
+    const int64_t at[] = {T0, T0 + 29 * 60 * SEC, T0 + 30 * 60 * SEC, T0 + 60 * 60 * SEC,
+                          T0 + 90 * 60 * SEC};
+    static const int want[] = {0, 0, 1, 1, 1};
+    static const int orders[3][5] = {{0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {2, 4, 0, 3, 1}};
+    char scope[16];
+
+    for (int o = 0; o < 3; o++) {
+        snprintf(scope, sizeof scope, "id-p%d", o);
+        for (int i = 0; i < 5; i++)
+            req_put(F, scope, ids[orders[o][i]], at[orders[o][i]], keep);
+        for (int i = 0; i < 5; i++)
+            if (req_has(F, scope, ids[i]) != want[i])
+                fail_msg("order %d: %s found %d, want %d", o, ids[i], !want[i], want[i]);
+    }
+    /* the line is inclusive: exactly keep before the newest is kept */
+    req_put(F, "id-q", "a", T0, keep);
+    req_put(F, "id-q", "b", T0 + keep, keep);
+    assert_int_equal(req_has(F, "id-q", "a"), 1);
+    req_put(F, "id-q", "c", T0 + keep + 1, keep);
+    assert_int_equal(req_has(F, "id-q", "a"), 0);
+    assert_int_equal(req_has(F, "id-q", "b"), 1);
+    /* the same id put again at a later time moves, and is not pruned by itself */
+    req_put(F, "id-q", "b", T0 + 5 * keep, keep);
+    assert_int_equal(req_has(F, "id-q", "b"), 1);
+    assert_int_equal(req_has(F, "id-q", "c"), 0);
+    /* an id that prefixes another is a different request */
+    req_put(F, "id-q", "b2", T0 + 5 * keep, keep);
+    assert_int_equal(req_has(F, "id-q", "b2"), 1);
+    assert_int_equal(req_has(F, "id-q", "b"), 1);
+}
+
 static void test_cooldown(void **state)
 {
     struct fx *F = *state;
@@ -943,6 +1012,25 @@ static void test_redis_keys(void **state)
     req.value[1] = tsv;
     req.nfields = 2;
     OK(store_request_put(F->s, "id-1", "login", "req-1", &req, DAY, ERR));
+    assert_type("t:{id-1}:q:login", "hash");
+    assert_hfield("t:{id-1}:q:login", "req-1",
+                  "0 4:ev-1 2:ip 9:192.0.2.1 2:ts 20:2026-11-24T10:00:00Z");
+    /* a malformed record (written by hand) is as if absent, and pruned by
+     * the next put */
+    freeReplyObject(raw("HSET t:{id-m}:q:login bad %s", "12x 3:ev"));
+    freeReplyObject(raw("HSET t:{id-m}:q:login cut %s", "5 99:ev-1"));
+    assert_int_equal(req_has(F, "id-m", "bad"), 0);
+    assert_int_equal(req_has(F, "id-m", "cut"), 0);
+    req_put(F, "id-m", "good", T0, DAY);
+    assert_int_equal(req_has(F, "id-m", "good"), 1);
+    rep = raw("HLEN t:{id-m}:q:login");
+    assert_int_equal(rep->integer, 1); /* "bad" has no time, "cut" one far below the line */
+    freeReplyObject(rep);
+    rep = raw("HEXISTS t:{id-m}:q:login bad");
+    assert_int_equal(rep->integer, 0);
+    freeReplyObject(rep);
+    /* a record (the outbox) has a key of its own */
+    OK(store_record_put(F->s, "id-1", "login", "req-1", &req, DAY, ERR));
     assert_type("t:{id-1}:r:login:req-1", "hash");
     assert_hfield("t:{id-1}:r:login:req-1", "event_id", "ev-1");
     assert_hfield("t:{id-1}:r:login:req-1", "ts", "0");
@@ -988,6 +1076,8 @@ static void test_redis_ttls(void **state)
     assert_true(pttl("t:{id-1}:s:s") > 90000000 - 10000);
     memset(&req, 0, sizeof req);
     OK(store_request_put(F->s, "id-1", "login", "r", &req, 3600 * SEC, ERR));
+    assert_true(pttl("t:{id-1}:q:login") > 90000000 - 10000);
+    OK(store_record_put(F->s, "id-1", "login", "r", &req, 3600 * SEC, ERR));
     assert_true(pttl("t:{id-1}:r:login:r") > 90000000 - 10000);
     OK(store_cooldown_set(F->s, "id-1", "R1", T0, "e", 3600 * SEC, ERR));
     assert_true(pttl("t:{id-1}:c:R1") > 90000000 - 10000);
@@ -1212,6 +1302,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_set_add_get, setup, teardown),                        \
         cmocka_unit_test_setup_teardown(test_marker, setup, teardown),                             \
         cmocka_unit_test_setup_teardown(test_request, setup, teardown),                            \
+        cmocka_unit_test_setup_teardown(test_request_pruning, setup, teardown),                    \
         cmocka_unit_test_setup_teardown(test_cooldown, setup, teardown),                           \
         cmocka_unit_test_setup_teardown(test_block, setup, teardown),                              \
         cmocka_unit_test_setup_teardown(test_activity, setup, teardown),                           \

@@ -323,16 +323,23 @@ static void test_passes(void **state)
     assert_string_equal(res[2], "");
     store_cache_counters(c, &passes, &fetched, &written);
     assert_int_equal(passes, 2);
-    assert_int_equal(fetched, 2); /* the window and the request */
+    assert_int_equal(fetched, 2); /* the window and the requests */
     assert_int_equal(written, 1);
     /* Whole-value writes only: one pass, nothing fetched. */
-    ops[0] = (struct op){.kind = 8, .scope = "a", .member = "ip1", .entry = "r1", .ts = T0};
-    ops[1] = (struct op){.kind = 9, .scope = "a", .entry = "r1"};
+    ops[0] = (struct op){.kind = 11, .scope = "a", .member = "ip1", .entry = "r1", .ts = T0};
+    ops[1] = (struct op){.kind = 12, .scope = "a"};
+    rng_state = 99991; /* its first draw is not a multiple of 3: a set, not a clear */
     assert_int_equal(run_batch(c, ops, 2, res), 1);
-    assert_string_equal(res[1], "1795514400000000 ev-r1 ip=ip1");
+    assert_string_equal(res[1], "r-r1|because ip1|a-ip1");
     store_cache_counters(c, &passes, &fetched, &written);
     assert_int_equal(passes, 3);
     assert_int_equal(fetched, 2);
+    /* A request is added to the identity's one hash of requests, pruned by
+     * the times of the others: the hash is loaded first. */
+    ops[0] = (struct op){.kind = 8, .scope = "a", .member = "ip1", .entry = "r1", .ts = T0};
+    ops[1] = (struct op){.kind = 9, .scope = "a", .entry = "r1"};
+    assert_int_equal(run_batch(c, ops, 2, res), 2);
+    assert_string_equal(res[1], "1795514400000000 ev-r1 ip=ip1");
     store_free(c);
     store_free(back);
 }
