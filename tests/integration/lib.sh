@@ -37,10 +37,12 @@ trap 'exit 130' INT TERM
 
 log() { printf '%s\n' "$*" >&2; }
 
+# A port below the kernel's ephemeral range (32768 and up by default), so
+# that no outgoing connection can take it between this check and the bind.
 free_port() {
     local p
     for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             echo "$p"
             return 0
@@ -59,15 +61,20 @@ launch_redis() {
     PIDS="$PIDS $REDIS_PID"
     for _ in $(seq 1 100); do
         redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0
+        kill -0 "$REDIS_PID" 2>/dev/null || break # exited (the port was taken)
         sleep 0.05
     done
     log "redis did not start:"; cat "$WORK/redis.log" >&2
     return 1
 }
 
+# start_redis [args]: on a free port, tried again on another when the bind
+# failed (another program took the port after free_port looked).
 start_redis() {
-    REDIS_PORT=$(free_port)
-    launch_redis --appendonly no "$@"
+    for _ in 1 2 3; do
+        REDIS_PORT=$(free_port) && launch_redis --appendonly no "$@" && return 0
+    done
+    return 1
 }
 
 # restart_redis [args]: the same server again (same port and directory).
