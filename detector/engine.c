@@ -193,7 +193,7 @@ static int remember_requests(engine_t *e, const event_t *ev)
             q.nfields++;
         }
         if (store_request_put(e->st, ev->str[FIELD_IDENTITY], r->name, ev->str[r->by], &q,
-                              r->keep_us + RULES_REQUEST_LEARN_US, e->err, e->errlen) < 0)
+                              rules_request_retention_us(r), e->err, e->errlen) < 0)
             return -1;
     }
     return 0;

@@ -85,7 +85,7 @@ const store_request_t *engine_request(engine_t *e, int ri)
     }
     if (e->req_state[ri] == 3 && e->request_any_age &&
         e->ev->ts_us - e->req[ri].ts_us <
-            ruleset_request(e->rs, (size_t)ri)->keep_us + RULES_REQUEST_LEARN_US)
+            rules_request_retention_us(ruleset_request(e->rs, (size_t)ri)))
         return &e->req[ri];
     return e->req_state[ri] == 2 ? &e->req[ri] : NULL;
 }

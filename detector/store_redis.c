@@ -360,66 +360,14 @@ static int redis_zscore(store_t *s, const char *key, const char *member, int *fo
 
 /* --- Hashes ------------------------------------------------------------- */
 
-static int redis_hreplace(store_t *s, const char *key, const struct store_field *f, size_t nf,
-                          int64_t ttl_ms, int64_t expire_at_ms, char *err, size_t errlen)
+/* Writes CMD key followed by the names and values of f[0..n), or by
+ * names[0..n) when f is NULL, as one argument vector (a write: see
+ * write_argv). */
+static int write_hash_cmd(struct store_redis *r, const char *cmd, const char *key,
+                          const struct store_field *f, const char *const *names, size_t n,
+                          char *err, size_t errlen)
 {
-    struct store_redis *r = (struct store_redis *)s;
-    size_t klen = strlen(key), i, argc = 2 + 2 * nf;
-    const char **argv = NULL;
-    size_t *lens = NULL;
-    int n = 0, rc = -1;
-
-    if (ready(r, err, errlen) < 0) return -1;
-    argv = malloc(argc * sizeof *argv);
-    lens = malloc(argc * sizeof *lens);
-    if (argv == NULL || lens == NULL) {
-        store_err(err, errlen, "store: out of memory");
-        goto done;
-    }
-    argv[0] = "HSET";
-    lens[0] = 4;
-    argv[1] = key;
-    lens[1] = klen;
-    for (i = 0; i < nf; i++) {
-        argv[2 + 2 * i] = f[i].name;
-        lens[2 + 2 * i] = strlen(f[i].name);
-        argv[3 + 2 * i] = f[i].value;
-        lens[3 + 2 * i] = strlen(f[i].value);
-    }
-    if (append(r, err, errlen, "MULTI") < 0 || append(r, err, errlen, "DEL %b", key, klen) < 0)
-        goto done;
-    n += 2;
-    if (nf > 0) {
-        if (redisAppendCommandArgv(r->c, (int)argc, argv, lens) != REDIS_OK) {
-            io_fail(r, err, errlen);
-            goto done;
-        }
-        n++;
-    }
-    if (expire_at_ms > 0) {
-        if (append(r, err, errlen, "PEXPIREAT %b %lld", key, klen, (long long)expire_at_ms) < 0)
-            goto done;
-        n++;
-    } else if (ttl_ms > 0) {
-        if (append(r, err, errlen, "PEXPIRE %b %lld", key, klen, (long long)ttl_ms) < 0) goto done;
-        n++;
-    }
-    if (append(r, err, errlen, "EXEC") < 0) goto done;
-    n++;
-    r->deferred += n; /* a write: its replies are read with the next read */
-    rc = 0;
-done:
-    free(argv);
-    free(lens);
-    return rc;
-}
-
-static int redis_hupdate(store_t *s, const char *key, const struct store_field *f, size_t nf,
-                         const char *const *del, size_t nd, int64_t ttl_ms, char *err,
-                         size_t errlen)
-{
-    struct store_redis *r = (struct store_redis *)s;
-    size_t klen = strlen(key), i, argc = 2 + (2 * nf > nd ? 2 * nf : nd);
+    size_t argc = 2 + (f != NULL ? 2 * n : n), i;
     const char **argv = malloc(argc * sizeof *argv);
     size_t *lens = malloc(argc * sizeof *lens);
     int rc = -1;
@@ -428,39 +376,66 @@ static int redis_hupdate(store_t *s, const char *key, const struct store_field *
         store_err(err, errlen, "store: out of memory");
         goto done;
     }
+    argv[0] = cmd;
     argv[1] = key;
-    lens[1] = klen;
-    if (nf > 0) {
-        argv[0] = "HSET";
-        lens[0] = 4;
-        for (i = 0; i < nf; i++) {
+    for (i = 0; i < n; i++) {
+        if (f != NULL) {
             argv[2 + 2 * i] = f[i].name;
-            lens[2 + 2 * i] = strlen(f[i].name);
             argv[3 + 2 * i] = f[i].value;
-            lens[3 + 2 * i] = strlen(f[i].value);
+        } else {
+            argv[2 + i] = names[i];
         }
-        if (write_argv(r, err, errlen, (int)(2 + 2 * nf), argv, lens) < 0) goto done;
     }
-    if (nd > 0) {
-        argv[0] = "HDEL";
-        lens[0] = 4;
-        for (i = 0; i < nd; i++) {
-            argv[2 + i] = del[i];
-            lens[2 + i] = strlen(del[i]);
-        }
-        if (write_argv(r, err, errlen, (int)(2 + nd), argv, lens) < 0) goto done;
-    }
-    if (ttl_ms > 0) {
-        char ttl[24];
-        const char *eargv[3] = {"PEXPIRE", key, ttl};
-        size_t elens[3] = {7, klen, fmt_i64(ttl, ttl_ms)};
-        if (write_argv(r, err, errlen, 3, eargv, elens) < 0) goto done;
-    }
-    rc = 0;
+    for (i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    rc = write_argv(r, err, errlen, (int)argc, argv, lens);
 done:
     free(argv);
     free(lens);
     return rc;
+}
+
+static int redis_hreplace(store_t *s, const char *key, const struct store_field *f, size_t nf,
+                          int64_t ttl_ms, int64_t expire_at_ms, char *err, size_t errlen)
+{
+    struct store_redis *r = (struct store_redis *)s;
+    size_t klen = strlen(key);
+    int n = 0;
+
+    if (ready(r, err, errlen) < 0) return -1;
+    if (append(r, err, errlen, "MULTI") < 0 || append(r, err, errlen, "DEL %b", key, klen) < 0)
+        return -1;
+    n += 2;
+    if (nf > 0 && write_hash_cmd(r, "HSET", key, f, NULL, nf, err, errlen) < 0) return -1;
+    if (expire_at_ms > 0) {
+        if (append(r, err, errlen, "PEXPIREAT %b %lld", key, klen, (long long)expire_at_ms) < 0)
+            return -1;
+        n++;
+    } else if (ttl_ms > 0) {
+        if (append(r, err, errlen, "PEXPIRE %b %lld", key, klen, (long long)ttl_ms) < 0) return -1;
+        n++;
+    }
+    if (append(r, err, errlen, "EXEC") < 0) return -1;
+    n++;
+    r->deferred += n; /* a write: its replies are read with the next read (HSET's counted) */
+    return 0;
+}
+
+static int redis_hupdate(store_t *s, const char *key, const struct store_field *f, size_t nf,
+                         const char *const *del, size_t nd, int64_t ttl_ms, char *err,
+                         size_t errlen)
+{
+    struct store_redis *r = (struct store_redis *)s;
+
+    if (nf > 0 && write_hash_cmd(r, "HSET", key, f, NULL, nf, err, errlen) < 0) return -1;
+    if (nd > 0 && write_hash_cmd(r, "HDEL", key, NULL, del, nd, err, errlen) < 0) return -1;
+    if (ttl_ms > 0) {
+        char ttl[24];
+        const char *eargv[3] = {"PEXPIRE", key, ttl};
+        size_t elens[3] = {7, strlen(key), fmt_i64(ttl, ttl_ms)};
+        return write_argv(r, err, errlen, 3, eargv, elens);
+    }
+    return 0;
 }
 
 static int redis_hgetall(store_t *s, const char *key, store_field_fn fn, void *arg, char *err,

@@ -110,6 +110,12 @@ typedef struct rules_request {
     int fields[FIELD_COUNT]; /* 1: remember this field of the `from` event */
 } rules_request_t;
 
+/* How long a request is stored and a known set may learn from it. */
+static inline int64_t rules_request_retention_us(const rules_request_t *r)
+{
+    return r->keep_us + RULES_REQUEST_LEARN_US;
+}
+
 /* set NAME on TYPE add VALUE keep D [where C] */
 typedef struct rules_set {
     char *name;

@@ -223,6 +223,33 @@ check_actions() {
 # start_and_time CONF LOG STATS [TIMEOUT]: starts the daemon and waits until
 # it has processed an event (STATS removed first). -> RESUME (seconds, empty
 # when it did not within TIMEOUT, default 60 s)
+# stop_timed PID: SIGTERM to a daemon this test started, waited for.
+# -> STOP_RC (its exit status), STOP_S (seconds from the signal to the exit)
+stop_timed() {
+    local t0
+    t0=$(now)
+    kill -TERM "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    STOP_RC=$?
+    STOP_S=$(since "$t0")
+}
+# stop_detector_timed: stop_timed of $DETECTOR_PID. -> DETECTOR_RC, STOP_S
+stop_detector_timed() {
+    stop_timed "$DETECTOR_PID"
+    DETECTOR_RC=$STOP_RC
+}
+
+# start_live_a: the daemon "a" (a.conf, a.log, stats-a.json; CONF_EXTRA as
+# write_conf takes it) and the paced stream at $RATE. -> STATS, LOG,
+# DETECTOR_PID, PRODUCER_PID
+start_live_a() {
+    write_conf "$WORK/a.conf"
+    STATS="$WORK/stats-a.json"
+    LOG="$WORK/a.log"
+    start_detector "$WORK/a.conf" "$LOG"
+    produce_paced "$RATE"
+}
+
 start_and_time() {
     local t0
     rm -f "$3"

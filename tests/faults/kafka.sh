@@ -64,11 +64,7 @@ check "the cluster's layout: coordinator and auth.events on broker 1, auth.actio
 collector_start a collector
 
 check "redis-server started" redis_up
-write_conf "$WORK/a.conf"
-STATS="$WORK/stats-a.json"
-LOG="$WORK/a.log"
-start_detector "$WORK/a.conf" "$LOG"
-produce_paced "$RATE"
+start_live_a
 check "the daemon processes the live stream" wait_for 60 processed_over "$STATS" "$((RATE / 2))"
 
 # 1. Produce errors (the daemon's actions and dead letters only).
@@ -96,9 +92,8 @@ check "OffsetCommit errors injected ($COMMIT_ERRORS)" test $? -eq 0
 stop_s=- left=- republished=-
 if [ "$STOP_IN_COMMIT_ERRORS" -eq 1 ]; then
     sleep 1
-    t0=$(now)
-    stop_detector TERM
-    stop_s=$(since "$t0")
+    stop_detector_timed
+    stop_s=$STOP_S
     left=$(pending 1 OffsetCommit)
     log "stopped in $stop_s s; $left OffsetCommit errors left"
     check "OffsetCommit errors: SIGTERM exits 0 within 10 s ($stop_s s)" eval 'test "$DETECTOR_RC" -eq 0 && le "$stop_s" 10'

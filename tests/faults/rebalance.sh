@@ -37,12 +37,9 @@ join() {
     PID[$1]=$DETECTOR_PID
 }
 leave() {
-    local t0 rc s
-    t0=$(now)
-    kill -TERM "${PID[$1]}"
-    wait "${PID[$1]}"
-    rc=$?
-    s=$(since "$t0")
+    local rc s
+    stop_timed "${PID[$1]}"
+    rc=$STOP_RC s=$STOP_S
     exits="$exits $s"
     { [ "$rc" -eq 0 ] && le "$s" 10; } || {
         bad_exit=$((bad_exit + 1))

@@ -51,11 +51,7 @@ collector_start a
 check "redis-server started (AOF, password)" redis_up "${AOF[@]}"
 MPORT=$(free_port)
 CONF_EXTRA="metrics.listen = 127.0.0.1:$MPORT
-redis.password = $PASSWORD" write_conf "$WORK/a.conf"
-STATS="$WORK/stats-a.json"
-LOG="$WORK/a.log"
-start_detector "$WORK/a.conf" "$LOG"
-produce_paced "$RATE"
+redis.password = $PASSWORD" start_live_a
 redis_errors() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "detector_redis_errors_total" { print $2 + 0 }'; }
 streaming() {
     kill -0 "$PRODUCER_PID" 2>/dev/null && return 0
@@ -96,9 +92,8 @@ streaming && sleep 1.5
 kill -KILL "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null
 sleep 1
-t0=$(now)
-stop_detector TERM
-stop_s=$(since "$t0")
+stop_detector_timed
+stop_s=$STOP_S
 check "SIGTERM while Redis is down: exit 0 (in ${stop_s} s)" test "$DETECTOR_RC" -eq 0
 check "SIGTERM while Redis is down: exit within 10 s" le "$stop_s" 10
 check "Redis restarted" restart_redis "${AOF[@]}"

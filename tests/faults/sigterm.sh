@@ -26,11 +26,7 @@ ref_start clean 4
 start_kafka 4
 collector_start a
 check "redis-server started" redis_up
-write_conf "$WORK/a.conf"
-STATS="$WORK/stats-a.json"
-LOG="$WORK/a.log"
-start_detector "$WORK/a.conf" "$LOG"
-produce_paced "$RATE"
+start_live_a
 
 taken=0 exits="" bad_exit=0 republished="" loaded=1
 for i in $(seq 1 "$STOPS"); do
@@ -40,11 +36,8 @@ for i in $(seq 1 "$STOPS"); do
     busy=$(processed "$STATS")
     sleep 1
     [ "$(processed "$STATS")" -gt "$busy" ] || loaded=0 # the counter moves: under load
-    t0=$(now)
-    kill -TERM "$DETECTOR_PID"
-    wait "$DETECTOR_PID"
-    rc=$?
-    s=$(since "$t0")
+    stop_detector_timed
+    rc=$STOP_RC s=$STOP_S
     exits="$exits $s"
     n=$(processed "$STATS")
     taken=$((taken + n))
@@ -60,9 +53,8 @@ wait "$PRODUCER_PID"
 check "the whole stream was produced" test $? -eq 0
 check "every action and marker published" wait_for 300 collected a
 check "the daemon is done" settle "$STATS"
-t0=$(now)
-stop_detector TERM
-s=$(since "$t0")
+stop_detector_timed
+s=$STOP_S
 exits="$exits $s"
 { [ "$DETECTOR_RC" -eq 0 ] && le "$s" 10; } || bad_exit=$((bad_exit + 1))
 taken=$((taken + $(processed "$STATS")))
