@@ -85,6 +85,14 @@ event_status_t event_parse(const char *data, size_t len, event_t *ev, char *err,
 /* Releases what event_parse() stored in ev; safe on a zeroed event. */
 void event_clear(event_t *ev);
 
+/* Moves the strings of a parsed event into *buf (grown with realloc as
+ * needed; *cap its size) and releases the parsed document: the event then
+ * lives as long as *buf is kept unchanged, and event_clear() has nothing to
+ * free. For a pipeline that parses on one thread and decides on another: the
+ * document's many small allocations stay with the thread that made them.
+ * 0, or -1 when out of memory (ev is unchanged and still valid). */
+int event_detach(event_t *ev, char **buf, size_t *cap);
+
 /* Name <-> enum. event_type_name(EV_UNKNOWN) is "unknown". event_type_from_name
  * returns EV_UNKNOWN for a name it does not know. Returned names are static. */
 const char *event_type_name(event_type_t t);

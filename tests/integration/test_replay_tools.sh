@@ -6,6 +6,9 @@
 #  - --compare with a rule set where login-burst's threshold is 3, not 5,
 #    lists the identities that only the second set alerts;
 #  - progress lines on stderr for long runs;
+#  - the reading thread (replay.c): several files, stdin, blank lines, CRLF
+#    and bad lines at chunk edges decide what one file does, bad lines are
+#    named by file and line, a missing file stops after what came before;
 #  - explain output carries no raw control bytes from attacker text.
 BUILD=${1:-build}
 . "$(dirname "$0")/lib.sh"
@@ -128,6 +131,34 @@ check "compare (large): B's table equals a replay of B" \
     diff <(sed -n '/^B: /,/^total/p' "$WORK/cmp-big.err" | sed 1d) <(table "$WORK/b.err")
 check "compare: a missing rule directory fails" \
     test "$("$DET" replay -c "$CONF" --compare "$WORK/none" "$WORK/small.jsonl" >/dev/null 2>&1; echo $?)" -ne 0
+
+# --- the reader: files, chunks, bad lines ---------------------------------
+# big.jsonl cut into pieces whose sizes straddle the reader's chunks of 64
+# events, with a blank line, CRLF line ends and a bad line in them.
+head -n 1 "$WORK/big.jsonl" >"$WORK/p1.jsonl"
+sed -n '2,64p' "$WORK/big.jsonl" >"$WORK/p2.jsonl"
+{ sed -n '65,100p' "$WORK/big.jsonl"; echo; echo '{"event_id":"bad-1"}'; sed -n '101,129p' "$WORK/big.jsonl"; } >"$WORK/p3.jsonl"
+: >"$WORK/p4.jsonl"
+sed -n '130,1000p' "$WORK/big.jsonl" | sed 's/$/\r/' >"$WORK/p5.jsonl"
+{ echo 'not json'; sed -n '1001,$p' "$WORK/big.jsonl"; } >"$WORK/p6.jsonl"
+"$DET" replay -c "$CONF" "$WORK/p1.jsonl" "$WORK/p2.jsonl" "$WORK/p3.jsonl" "$WORK/p4.jsonl" \
+    "$WORK/p5.jsonl" - <"$WORK/p6.jsonl" >"$WORK/pieces.jsonl" 2>"$WORK/pieces.err"
+check "reader: pieces, stdin, blank lines and CRLF decide what one file does" \
+    cmp -s "$WORK/plain.jsonl" "$WORK/pieces.jsonl"
+check "reader: the same per-rule table" \
+    diff <(table "$WORK/plain.err") <(table "$WORK/pieces.err" | grep -v ": bad event: ")
+check "reader: each bad line named by its file and line, in order" \
+    diff <(grep ': bad event: ' "$WORK/pieces.err" | cut -d: -f1-2) \
+    <(printf '%s\n' "$WORK/p3.jsonl:38" "<stdin>:1")
+check "reader: the count of events" \
+    grep -q '^replay: 60002 events (60000 valid, 2 bad, 0 unknown type), ' "$WORK/pieces.err"
+"$DET" replay -c "$CONF" "$WORK/p5.jsonl" >"$WORK/p5.out" 2>/dev/null
+"$DET" replay -c "$CONF" "$WORK/p5.jsonl" "$WORK/missing.jsonl" "$WORK/p6.jsonl" \
+    >"$WORK/miss.out" 2>"$WORK/miss.err"
+check "reader: a missing file: exit 1" test $? -eq 1
+check "reader: a missing file: named" grep -q "missing.jsonl: No such file or directory" "$WORK/miss.err"
+check "reader: a missing file: the files before it decided, none after" \
+    cmp -s "$WORK/p5.out" "$WORK/miss.out"
 
 # --- progress ---------------------------------------------------------------
 DETECTOR_PROGRESS_MS=1 "$DET" replay -c "$CONF" "$WORK/big.jsonl" >/dev/null 2>"$WORK/progress.err"

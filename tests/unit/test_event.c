@@ -825,6 +825,45 @@ static void test_escaped_strings(void **state)
     event_clear(&ev);
 }
 
+/* event_detach: the strings move into the caller's buffer (grown when a
+ * later event needs more), the document is released, and the event reads
+ * the same as before. */
+static void test_detach(void **state)
+{
+    event_t ev;
+    char *buf = NULL;
+    size_t cap = 0;
+    const char *ua = "Mozilla/5.0 (X11; Linux x86_64) with a longer tail to grow the buffer";
+
+    (void)state;
+    check_ok(with_common("identity.blocked", "\"reason\":\"a\\\"b\\u00e9\""), EV_IDENTITY_BLOCKED,
+             &ev);
+    int64_t ts = ev.ts_us;
+    assert_int_equal(event_detach(&ev, &buf, &cap), 0);
+    assert_null(ev.doc);
+    assert_non_null(buf);
+    assert_true(ev.str[FIELD_REASON] >= buf && ev.str[FIELD_REASON] < buf + cap);
+    assert_field(&ev, FIELD_REASON, "a\"b\xc3\xa9");
+    assert_field(&ev, FIELD_IDENTITY, "id-7f3a");
+    assert_int_equal(ev.ts_us, ts);
+    assert_null(ev.str[FIELD_IP]);
+    size_t first = cap;
+    event_clear(&ev); /* nothing left to free */
+
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{" COMMON ",\"type\":\"login.started\",\"request_id\":\"r-1\","
+             "\"user_agent\":\"%s\"}",
+             ua);
+    check_ok(json, EV_LOGIN_STARTED, &ev);
+    assert_int_equal(event_detach(&ev, &buf, &cap), 0);
+    assert_true(cap > first);
+    assert_field(&ev, FIELD_USER_AGENT, ua);
+    assert_field(&ev, FIELD_REQUEST_ID, "r-1");
+    event_clear(&ev);
+    free(buf);
+}
+
 static void test_unknown_type(void **state)
 {
     event_t ev;
@@ -1040,6 +1079,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_not_json),
+        cmocka_unit_test(test_detach),
         cmocka_unit_test(test_not_object),
         cmocka_unit_test(test_too_big),
         cmocka_unit_test(test_missing_required),
