@@ -353,6 +353,7 @@ static int kafka_open(daemon_t *d)
     /* With the metrics served, the consumer's statistics give the lag
      * (kafka.consumer.statistics.interval.ms may change the interval). */
     if (conf_set(cc, "auto.commit.interval.ms", "1000") < 0 ||
+        conf_set(cc, "socket.nagle.disable", "true") < 0 ||
         conf_set(cc, "reconnect.backoff.max.ms", "1000") < 0 ||
         conf_set(cc, "auto.offset.reset", "earliest") < 0 ||
         (d->http && conf_set(cc, "statistics.interval.ms", "5000") < 0) ||
