@@ -3,9 +3,12 @@
  *
  * Key layout (P = prefix, every key built by key_build below):
  *
- *   P{scope}:w:NAME                 window: sorted set, member -> ts_us
+ *   P{scope}:z                      the scope's windows and known sets: one
+ *                                   sorted set, "wNAMEMEMBER" -> ts_us,
+ *                                   "lNAMEVALUE" -> latest ts_us,
+ *                                   "fNAMEVALUE" -> first ts_us, each
+ *                                   window and set pruned by its own keep
  *   P{scope}:d:NAME                 distinct: sorted set, member -> latest ts_us
- *   P{scope}:s:NAME                 known set: sorted set, member -> latest ts_us
  *   P{scope}:q:NAME                 requests: hash REQUEST_ID -> record (see
  *                                   request_encode), pruned by event time
  *   P{scope}:r:NAME:ID              record (the outbox): hash ts, event_id, the
@@ -378,24 +381,166 @@ static int missing(const char *what, char *err, size_t errlen)
 
 /* --- Windows, distinct counts, known sets ----------------------------- */
 
-static int zadd(store_t *s, const char *kind, const char *scope, const char *name,
-                const char *member, int64_t ts_us, int64_t keep_us, int flags, char *err,
-                size_t errlen)
+/* A member of the scope's sorted set "P{scope}:z": TAG NAME STORE_SEP MEMBER
+ * (tag 'w' for a window, 'l' and 'f' for a known set's latest and first
+ * times), on the stack when it fits. */
+struct zmember {
+    char *m;
+    char *heap;
+    size_t plen; /* the prefix: TAG NAME STORE_SEP */
+    char stack[256];
+};
+
+static int zmember_build(struct zmember *zm, char tag, const char *name, const char *member,
+                         char *err, size_t errlen)
+{
+    size_t nl = strlen(name), ml = member != NULL ? strlen(member) : 0;
+
+    zm->heap = NULL;
+    zm->m = zm->stack;
+    if (memchr(name, STORE_SEP, nl) != NULL) {
+        store_err(err, errlen, "store: a name may not hold the byte 0x1f");
+        return -1;
+    }
+    if (nl + ml + 3 > sizeof zm->stack) {
+        if ((zm->heap = malloc(nl + ml + 3)) == NULL) {
+            store_err(err, errlen, "store: out of memory");
+            return -1;
+        }
+        zm->m = zm->heap;
+    }
+    zm->m[0] = tag;
+    memcpy(zm->m + 1, name, nl);
+    zm->m[nl + 1] = STORE_SEP;
+    zm->plen = nl + 2;
+    if (ml > 0) memcpy(zm->m + zm->plen, member, ml);
+    zm->m[zm->plen + ml] = '\0';
+    return 0;
+}
+
+static void zmember_done(struct zmember *zm)
+{
+    free(zm->heap);
+    zm->heap = NULL;
+}
+
+/* The key of a scope's windows and known sets. */
+static int zkey_build(struct keybuf *kb, store_t *s, const char *scope, char *err, size_t errlen)
+{
+    return key_build(kb, s, err, errlen, scope, "z", (const char *)NULL);
+}
+
+/* Adds TAG NAME SEP member to the scope's sorted set (see zmember). */
+static int zadd_in(store_t *s, char tag, const char *scope, const char *name, const char *member,
+                   int64_t ts_us, int64_t keep_us, int flags, char *err, size_t errlen)
+{
+    struct keybuf kb;
+    struct zmember zm;
+    int rc;
+
+    if (s == NULL || scope == NULL || name == NULL || member == NULL)
+        return missing("add", err, errlen);
+    if (zmember_build(&zm, tag, name, member, err, errlen) < 0) return -1;
+    if (zkey_build(&kb, s, scope, err, errlen) < 0) {
+        zmember_done(&zm);
+        return -1;
+    }
+    rc = s->ops->zadd(s, kb.key, zm.m, ts_us, flags | ZADD_PREFIX, min_score(ts_us, keep_us),
+                      gc_ttl_ms(keep_us), err, errlen);
+    key_done(&kb);
+    zmember_done(&zm);
+    return rc;
+}
+
+/* Distinct counts keep a key each: "P{scope}:d:NAME". */
+static int dkey_build(struct keybuf *kb, store_t *s, const char *scope, const char *name, char *err,
+                      size_t errlen)
+{
+    return key_build(kb, s, err, errlen, scope, "d:", name, (const char *)NULL);
+}
+
+int store_window_add(store_t *s, const char *scope, const char *name, const char *member,
+                     int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
+{
+    return zadd_in(s, 'w', scope, name, member, ts_us, keep_us, 0, err, errlen);
+}
+
+int store_window_add_shared(store_t *s, const char *scope, const char *name, const char *member,
+                            int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
+{
+    return zadd_in(s, 'w', scope, name, member, ts_us, keep_us, ZADD_FROM_MAX, err, errlen);
+}
+
+int store_window_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
+                       int64_t hi_us, long *count, char *err, size_t errlen)
+{
+    struct keybuf kb;
+    struct zmember zm;
+    int rc;
+
+    if (s == NULL || scope == NULL || name == NULL || count == NULL)
+        return missing("count", err, errlen);
+    *count = 0;
+    if (lo_us >= hi_us) return 0;
+    if (zmember_build(&zm, 'w', name, NULL, err, errlen) < 0) return -1;
+    if (zkey_build(&kb, s, scope, err, errlen) < 0) {
+        zmember_done(&zm);
+        return -1;
+    }
+    rc = s->ops->zcount(s, kb.key, zm.m, lo_us, hi_us, count, err, errlen);
+    key_done(&kb);
+    zmember_done(&zm);
+    return rc;
+}
+
+int store_window_members(store_t *s, const char *scope, const char *name, int64_t lo_us,
+                         int64_t hi_us, size_t max, char ***members, size_t *n, char *err,
+                         size_t errlen)
+{
+    struct keybuf kb;
+    struct zmember zm;
+    int rc;
+
+    if (s == NULL || scope == NULL || name == NULL || members == NULL || n == NULL)
+        return missing("window_members", err, errlen);
+    *members = NULL;
+    *n = 0;
+    if (max == 0 || lo_us >= hi_us) return 0;
+    if (zmember_build(&zm, 'w', name, NULL, err, errlen) < 0) return -1;
+    if (zkey_build(&kb, s, scope, err, errlen) < 0) {
+        zmember_done(&zm);
+        return -1;
+    }
+    rc = s->ops->zrange(s, kb.key, zm.m, lo_us, hi_us, max, members, n, err, errlen);
+    key_done(&kb);
+    /* the members without their prefix */
+    for (size_t i = 0; rc == 0 && i < *n; i++) {
+        char *m = (*members)[i];
+        size_t len = strlen(m);
+
+        if (len >= zm.plen) memmove(m, m + zm.plen, len - zm.plen + 1);
+    }
+    zmember_done(&zm);
+    return rc;
+}
+
+int store_distinct_add(store_t *s, const char *scope, const char *name, const char *member,
+                       int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
 {
     struct keybuf kb;
     int rc;
 
     if (s == NULL || scope == NULL || name == NULL || member == NULL)
         return missing("add", err, errlen);
-    if (key_build(&kb, s, err, errlen, scope, kind, name, (const char *)NULL) < 0) return -1;
-    rc = s->ops->zadd(s, kb.key, member, ts_us, flags, min_score(ts_us, keep_us),
+    if (dkey_build(&kb, s, scope, name, err, errlen) < 0) return -1;
+    rc = s->ops->zadd(s, kb.key, member, ts_us, ZADD_GT | ZADD_FROM_MAX, min_score(ts_us, keep_us),
                       gc_ttl_ms(keep_us), err, errlen);
     key_done(&kb);
     return rc;
 }
 
-static int zcount(store_t *s, const char *kind, const char *scope, const char *name, int64_t lo_us,
-                  int64_t hi_us, long *count, char *err, size_t errlen)
+int store_distinct_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
+                         int64_t hi_us, long *count, char *err, size_t errlen)
 {
     struct keybuf kb;
     int rc;
@@ -404,146 +549,61 @@ static int zcount(store_t *s, const char *kind, const char *scope, const char *n
         return missing("count", err, errlen);
     *count = 0;
     if (lo_us >= hi_us) return 0;
-    if (key_build(&kb, s, err, errlen, scope, kind, name, (const char *)NULL) < 0) return -1;
-    rc = s->ops->zcount(s, kb.key, lo_us, hi_us, count, err, errlen);
+    if (dkey_build(&kb, s, scope, name, err, errlen) < 0) return -1;
+    rc = s->ops->zcount(s, kb.key, NULL, lo_us, hi_us, count, err, errlen);
     key_done(&kb);
     return rc;
 }
 
-int store_window_add(store_t *s, const char *scope, const char *name, const char *member,
-                     int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
-{
-    return zadd(s, "w:", scope, name, member, ts_us, keep_us, 0, err, errlen);
-}
-
-int store_window_add_shared(store_t *s, const char *scope, const char *name, const char *member,
-                            int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
-{
-    return zadd(s, "w:", scope, name, member, ts_us, keep_us, ZADD_FROM_MAX, err, errlen);
-}
-
-int store_window_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
-                       int64_t hi_us, long *count, char *err, size_t errlen)
-{
-    return zcount(s, "w:", scope, name, lo_us, hi_us, count, err, errlen);
-}
-
-int store_window_members(store_t *s, const char *scope, const char *name, int64_t lo_us,
-                         int64_t hi_us, size_t max, char ***members, size_t *n, char *err,
-                         size_t errlen)
-{
-    struct keybuf kb;
-    int rc;
-
-    if (s == NULL || scope == NULL || name == NULL || members == NULL || n == NULL)
-        return missing("window_members", err, errlen);
-    *members = NULL;
-    *n = 0;
-    if (max == 0 || lo_us >= hi_us) return 0;
-    if (key_build(&kb, s, err, errlen, scope, "w:", name, (const char *)NULL) < 0) return -1;
-    rc = s->ops->zrange(s, kb.key, lo_us, hi_us, max, members, n, err, errlen);
-    key_done(&kb);
-    return rc;
-}
-
-int store_distinct_add(store_t *s, const char *scope, const char *name, const char *member,
-                       int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
-{
-    return zadd(s, "d:", scope, name, member, ts_us, keep_us, ZADD_GT | ZADD_FROM_MAX, err, errlen);
-}
-
-int store_distinct_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
-                         int64_t hi_us, long *count, char *err, size_t errlen)
-{
-    return zcount(s, "d:", scope, name, lo_us, hi_us, count, err, errlen);
-}
-
-/* A known set is one sorted set: "l:VALUE" scored with the latest time
- * VALUE was learned, "f:VALUE" with the first (both pruned by their time,
- * as two windows would be, in one key). */
-static char *set_member(const char *tag, const char *member)
-{
-    size_t n = strlen(member);
-    char *m = malloc(n + 3);
-
-    if (m != NULL) {
-        memcpy(m, tag, 2);
-        memcpy(m + 2, member, n + 1);
-    }
-    return m;
-}
-
+/* A known set lives in the scope's sorted set as "lNAME SEP VALUE", scored
+ * with the latest time VALUE was learned, and "fNAME SEP VALUE" with the
+ * first, each pruned by its own time as a window is. */
 int store_set_add(store_t *s, const char *scope, const char *name, const char *member,
                   int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
 {
-    char *l, *f;
-    int rc;
-
-    if (member == NULL) return missing("add", err, errlen);
-    l = set_member("l:", member);
-    f = set_member("f:", member);
-    if (l == NULL || f == NULL) {
-        free(l);
-        free(f);
-        store_err(err, errlen, "store: out of memory");
-        return -1;
-    }
-    rc = zadd(s, "s:", scope, name, l, ts_us, keep_us, ZADD_GT, err, errlen);
-    if (rc == 0) rc = zadd(s, "s:", scope, name, f, ts_us, keep_us, 0, err, errlen);
-    free(l);
-    free(f);
-    return rc;
+    if (zadd_in(s, 'l', scope, name, member, ts_us, keep_us, ZADD_GT, err, errlen) < 0) return -1;
+    return zadd_in(s, 'f', scope, name, member, ts_us, keep_us, 0, err, errlen);
 }
 
-static int zscore(store_t *s, const char *kind, const char *scope, const char *name,
-                  const char *member, int *found, int64_t *ts_us, char *err, size_t errlen)
+static int zscore_in(store_t *s, char tag, const char *scope, const char *name, const char *member,
+                     int *found, int64_t *ts_us, char *err, size_t errlen)
 {
     struct keybuf kb;
+    struct zmember zm;
     int64_t ts = 0;
     int rc;
 
     if (s == NULL || scope == NULL || name == NULL || member == NULL || found == NULL)
         return missing("score", err, errlen);
     *found = 0;
-    if (key_build(&kb, s, err, errlen, scope, kind, name, (const char *)NULL) < 0) return -1;
-    rc = s->ops->zscore(s, kb.key, member, found, &ts, err, errlen);
-    key_done(&kb);
-    if (ts_us != NULL) *ts_us = *found ? ts : 0;
-    return rc;
-}
-
-static int set_score(store_t *s, const char *tag, const char *scope, const char *name,
-                     const char *member, int *found, int64_t *ts_us, char *err, size_t errlen)
-{
-    char *m;
-    int rc;
-
-    if (member == NULL) return missing("score", err, errlen);
-    if ((m = set_member(tag, member)) == NULL) {
-        store_err(err, errlen, "store: out of memory");
+    if (zmember_build(&zm, tag, name, member, err, errlen) < 0) return -1;
+    if (zkey_build(&kb, s, scope, err, errlen) < 0) {
+        zmember_done(&zm);
         return -1;
     }
-    rc = zscore(s, "s:", scope, name, m, found, ts_us, err, errlen);
-    free(m);
+    rc = s->ops->zscore(s, kb.key, zm.m, found, &ts, err, errlen);
+    key_done(&kb);
+    zmember_done(&zm);
+    if (ts_us != NULL) *ts_us = *found ? ts : 0;
     return rc;
 }
 
 int store_set_get(store_t *s, const char *scope, const char *name, const char *member, int *found,
                   int64_t *ts_us, char *err, size_t errlen)
 {
-    return set_score(s, "l:", scope, name, member, found, ts_us, err, errlen);
+    return zscore_in(s, 'l', scope, name, member, found, ts_us, err, errlen);
 }
 
 int store_set_first(store_t *s, const char *scope, const char *name, const char *member, int *found,
                     int64_t *ts_us, char *err, size_t errlen)
 {
-    return set_score(s, "f:", scope, name, member, found, ts_us, err, errlen);
+    return zscore_in(s, 'f', scope, name, member, found, ts_us, err, errlen);
 }
 
 int store_window_score(store_t *s, const char *scope, const char *name, const char *member,
                        int *found, int64_t *ts_us, char *err, size_t errlen)
 {
-    return zscore(s, "w:", scope, name, member, found, ts_us, err, errlen);
+    return zscore_in(s, 'w', scope, name, member, found, ts_us, err, errlen);
 }
 
 /* --- Requests ----------------------------------------------------------- */

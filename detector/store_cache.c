@@ -223,19 +223,19 @@ static int cache_zadd(store_t *s, const char *key, const char *member, int64_t s
     return 0;
 }
 
-static int cache_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count, char *err,
-                        size_t errlen)
+static int cache_zcount(store_t *s, const char *key, const char *prefix, int64_t lo, int64_t hi,
+                        long *count, char *err, size_t errlen)
 {
     struct store_cache *c = (struct store_cache *)s;
     int u = usable(c, key, STORE_T_ZSET, 0);
 
     *count = 0;
     if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
-    return c->mem->ops->zcount(c->mem, key, lo, hi, count, err, errlen);
+    return c->mem->ops->zcount(c->mem, key, prefix, lo, hi, count, err, errlen);
 }
 
-static int cache_zrange(store_t *s, const char *key, int64_t lo, int64_t hi, size_t max,
-                        char ***members, size_t *n, char *err, size_t errlen)
+static int cache_zrange(store_t *s, const char *key, const char *prefix, int64_t lo, int64_t hi,
+                        size_t max, char ***members, size_t *n, char *err, size_t errlen)
 {
     struct store_cache *c = (struct store_cache *)s;
     int u = usable(c, key, STORE_T_ZSET, 0);
@@ -243,7 +243,7 @@ static int cache_zrange(store_t *s, const char *key, int64_t lo, int64_t hi, siz
     *members = NULL;
     *n = 0;
     if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
-    return c->mem->ops->zrange(c->mem, key, lo, hi, max, members, n, err, errlen);
+    return c->mem->ops->zrange(c->mem, key, prefix, lo, hi, max, members, n, err, errlen);
 }
 
 static int cache_zscore(store_t *s, const char *key, const char *member, int *found, int64_t *score,

@@ -35,6 +35,13 @@ typedef int (*store_field_fn)(void *arg, const char *name, size_t nlen, const ch
 
 #define ZADD_GT 1
 #define ZADD_FROM_MAX 2
+/* The key holds the members of many windows and sets, each member
+ * "PREFIX\x1fREST" (STORE_SEP): pruning, the greatest score of
+ * ZADD_FROM_MAX and the TTL concern the member's prefix only, and the TTL
+ * is only ever lengthened (PTTL < ttl_ms: PEXPIRE), since the other
+ * prefixes of the key may be kept longer. */
+#define ZADD_PREFIX 4
+#define STORE_SEP '\x1f'
 
 struct store_ops {
     /* Frees the implementation, including the struct store it embeds. */
@@ -45,16 +52,18 @@ struct store_ops {
      * ZREMRANGEBYSCORE key -inf (min_score; PEXPIRE key ttl_ms.
      * With ZADD_FROM_MAX the pruning line is (max score - (score -
      * min_score)) and a member below it is not added: the same members
-     * whatever the order of the adds. */
+     * whatever the order of the adds. ZADD_PREFIX: see above. */
     int (*zadd)(store_t *s, const char *key, const char *member, int64_t score, int flags,
                 int64_t min_score, int64_t ttl_ms, char *err, size_t errlen);
-    /* ZCOUNT key (lo hi */
-    int (*zcount)(store_t *s, const char *key, int64_t lo, int64_t hi, long *count, char *err,
-                  size_t errlen);
-    /* ZRANGEBYSCORE key (lo hi LIMIT 0 max (max >= 1). *members is NULL when
+    /* ZCOUNT key (lo hi, counting only the members that begin with prefix
+     * (NULL: all). */
+    int (*zcount)(store_t *s, const char *key, const char *prefix, int64_t lo, int64_t hi,
+                  long *count, char *err, size_t errlen);
+    /* ZRANGEBYSCORE key (lo hi LIMIT 0 max (max >= 1), of the members that
+     * begin with prefix (NULL: all), returned whole. *members is NULL when
      * *n is 0; otherwise an array of *n strings, all from malloc. */
-    int (*zrange)(store_t *s, const char *key, int64_t lo, int64_t hi, size_t max, char ***members,
-                  size_t *n, char *err, size_t errlen);
+    int (*zrange)(store_t *s, const char *key, const char *prefix, int64_t lo, int64_t hi,
+                  size_t max, char ***members, size_t *n, char *err, size_t errlen);
     /* ZSCORE key member */
     int (*zscore)(store_t *s, const char *key, const char *member, int *found, int64_t *score,
                   char *err, size_t errlen);

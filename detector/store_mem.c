@@ -276,6 +276,43 @@ static void z_prune(struct zset *z, int64_t min)
     if (z->n == 0) z->head = 0;
 }
 
+/* 1 when e's member begins with prefix[0..plen). */
+static int z_has_prefix(const struct zent *e, const char *prefix, size_t plen)
+{
+    return plen == 0 || (e->len >= plen && memcmp(e->member, prefix, plen) == 0);
+}
+
+/* ZADD_PREFIX's pruning: the members below min that begin with prefix. */
+static void z_prune_prefix(struct zset *z, int64_t min, const char *prefix, size_t plen)
+{
+    size_t k = z_bound(z, min, 0), i, kept = 0, gone;
+
+    for (i = 0; i < k; i++) {
+        struct zent *e = ZAT(z, i);
+
+        if (z_has_prefix(e, prefix, plen)) {
+            z_unindex(z, e);
+            free(e);
+        } else {
+            ZAT(z, kept++) = e;
+        }
+    }
+    gone = k - kept;
+    if (gone == 0) return;
+    memmove(&ZAT(z, gone), &ZAT(z, 0), kept * sizeof *z->v);
+    z->head += gone;
+    z->n -= gone;
+    if (z->n == 0) z->head = 0;
+}
+
+/* The length of member's prefix under ZADD_PREFIX (through STORE_SEP). */
+static size_t prefix_len(const char *member, int flags)
+{
+    const char *sep = (flags & ZADD_PREFIX) ? strchr(member, STORE_SEP) : NULL;
+
+    return sep != NULL ? (size_t)(sep - member) + 1 : 0;
+}
+
 static int mem_zadd(store_t *s, const char *key, const char *member, int64_t score, int flags,
                     int64_t min_score, int64_t ttl_ms, char *err, size_t errlen)
 {
@@ -286,6 +323,7 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
     struct zset *z;
     struct slot *sl;
     struct zent *e;
+    size_t plen = prefix_len(member, flags);
 
     (void)ttl_ms;
     if (obj_open(m, key, T_ZSET, 1, &o, err, errlen) < 0) return -1;
@@ -294,10 +332,20 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
         /* Keep (max score - keep, ...]: the same members whatever the order
          * of the adds. A member already outside is not added. */
         int64_t keep = score - min_score;
-        int64_t top = z->n ? ZAT(z, z->n - 1)->score : score;
-        min_score = (top > score ? top : score) - keep;
+        int64_t top = score;
+        size_t i = z->n;
+
+        while (i-- > 0)
+            if (z_has_prefix(ZAT(z, i), member, plen)) {
+                if (ZAT(z, i)->score > top) top = ZAT(z, i)->score;
+                break;
+            }
+        min_score = top - keep;
         if (score < min_score) {
-            z_prune(z, min_score);
+            if (plen > 0)
+                z_prune_prefix(z, min_score, member, plen);
+            else
+                z_prune(z, min_score);
             return 0;
         }
     }
@@ -330,13 +378,19 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
             return oom(err, errlen);
         }
     }
-    if (min_score != INT64_MIN) z_prune(z, min_score);
+    if (min_score != INT64_MIN) {
+        if (plen > 0)
+            z_prune_prefix(z, min_score, member, plen);
+        else
+            z_prune(z, min_score);
+    }
     return 0;
 }
 
-static int mem_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count, char *err,
-                      size_t errlen)
+static int mem_zcount(store_t *s, const char *key, const char *prefix, int64_t lo, int64_t hi,
+                      long *count, char *err, size_t errlen)
 {
+    size_t plen = prefix != NULL ? strlen(prefix) : 0;
     struct mobj *o;
     size_t a, b;
 
@@ -345,15 +399,21 @@ static int mem_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long 
     if (o == NULL || lo >= hi) return 0;
     a = z_bound(&o->u.z, lo, 1);
     b = z_bound(&o->u.z, hi, 1);
-    *count = (long)(b - a);
+    if (plen == 0) {
+        *count = (long)(b - a);
+        return 0;
+    }
+    for (; a < b; a++)
+        *count += z_has_prefix(ZAT(&o->u.z, a), prefix, plen);
     return 0;
 }
 
-static int mem_zrange(store_t *s, const char *key, int64_t lo, int64_t hi, size_t max,
-                      char ***members, size_t *n, char *err, size_t errlen)
+static int mem_zrange(store_t *s, const char *key, const char *prefix, int64_t lo, int64_t hi,
+                      size_t max, char ***members, size_t *n, char *err, size_t errlen)
 {
+    size_t plen = prefix != NULL ? strlen(prefix) : 0;
     struct mobj *o;
-    size_t a, b, i;
+    size_t a, b, i, k = 0;
     char **v;
 
     *members = NULL;
@@ -362,24 +422,28 @@ static int mem_zrange(store_t *s, const char *key, int64_t lo, int64_t hi, size_
     if (o == NULL || lo >= hi) return 0;
     a = z_bound(&o->u.z, lo, 1);
     b = z_bound(&o->u.z, hi, 1);
-    if (b - a > max) b = a + max;
     if (a == b) return 0;
-    v = calloc(b - a, sizeof *v);
+    v = calloc(b - a < max ? b - a : max, sizeof *v);
     if (v == NULL) return oom(err, errlen);
-    for (i = a; i < b; i++) {
+    for (i = a; i < b && k < max; i++) {
         const struct zent *e = ZAT(&o->u.z, i);
 
-        v[i - a] = malloc(e->len + 1);
-        if (v[i - a] == NULL) {
-            while (i-- > a)
-                free(v[i - a]);
+        if (!z_has_prefix(e, prefix, plen)) continue;
+        v[k] = malloc(e->len + 1);
+        if (v[k] == NULL) {
+            while (k-- > 0)
+                free(v[k]);
             free(v);
             return oom(err, errlen);
         }
-        memcpy(v[i - a], e->member, e->len + 1);
+        memcpy(v[k++], e->member, e->len + 1);
+    }
+    if (k == 0) {
+        free(v);
+        return 0;
     }
     *members = v;
-    *n = b - a;
+    *n = k;
     return 0;
 }
 

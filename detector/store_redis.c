@@ -33,10 +33,10 @@ struct store_redis {
     char *user; /* ACL user, or NULL */
     int db;
     int timeout_ms;
-    int broken;                      /* c is unusable until a reconnect succeeds */
-    char lasterr[160];               /* why */
-    int deferred;                    /* replies of writes sent and not read yet */
-    char sha_zadd[41], sha_push[41]; /* the scripts, loaded at connect */
+    int broken;                                     /* c is unusable until a reconnect succeeds */
+    char lasterr[160];                              /* why */
+    int deferred;                                   /* replies of writes sent and not read yet */
+    char sha_zadd[41], sha_zaddp[41], sha_push[41]; /* the scripts, loaded at connect */
 };
 
 /* LPUSH unless the same entry is in the list already, then cap it. */
@@ -53,6 +53,35 @@ static const char zadd_script[] =
     "  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', floor)) "
     "else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1], ARGV[2]) end "
     "redis.call('PEXPIRE', KEYS[1], ARGV[5]) return 0";
+
+/* ZADD_PREFIX (store_impl.h): KEYS[1]; ARGV: score, member, NX|GT,
+ * min_score ('' when none), ttl_ms, the member's prefix, '1' for
+ * ZADD_FROM_MAX. Only members of the prefix are pruned or give the greatest
+ * score, and the TTL only grows: other windows and sets share the key. */
+static const char zaddp_script[] =
+    "local k, s, p = KEYS[1], tonumber(ARGV[1]), ARGV[6] "
+    "local function mine(m) return string.sub(m, 1, #p) == p end "
+    "local line = ARGV[4] "
+    "if line ~= '' and ARGV[7] == '1' then "
+    "  local top = s "
+    "  local all = redis.call('ZREVRANGE', k, 0, -1, 'WITHSCORES') "
+    "  for i = 1, #all, 2 do "
+    "    if mine(all[i]) then "
+    "      if tonumber(all[i + 1]) > top then top = tonumber(all[i + 1]) end "
+    "      break "
+    "    end "
+    "  end "
+    "  local floor = top - (s - tonumber(line)) "
+    "  line = string.format('%.0f', floor) "
+    "  if s >= floor then redis.call('ZADD', k, ARGV[3], ARGV[1], ARGV[2]) end "
+    "else redis.call('ZADD', k, ARGV[3], ARGV[1], ARGV[2]) end "
+    "if line ~= '' then "
+    "  local old = redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. line) "
+    "  for i = 1, #old do if mine(old[i]) then redis.call('ZREM', k, old[i]) end end "
+    "end "
+    "local ttl = tonumber(ARGV[5]) "
+    "if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ARGV[5]) end "
+    "return 0";
 
 static const char push_script[] =
     "if not redis.call('LPOS', KEYS[1], ARGV[1]) then\n"
@@ -287,6 +316,35 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
     const char *how = (flags & ZADD_GT) ? "GT" : "NX";
     size_t klen = strlen(key);
 
+    if (flags & ZADD_PREFIX) {
+        const char *sep = strchr(member, STORE_SEP);
+        char sc[24], line[24], ttl[24];
+        const char *argv[11] = {"EVALSHA",
+                                r->sha_zaddp,
+                                "1",
+                                key,
+                                sc,
+                                member,
+                                how,
+                                line,
+                                ttl,
+                                member,
+                                (flags & ZADD_FROM_MAX) ? "1" : "0"};
+        size_t lens[11] = {7,
+                           40,
+                           1,
+                           klen,
+                           fmt_i64(sc, score),
+                           strlen(member),
+                           2,
+                           0,
+                           fmt_i64(ttl, ttl_ms),
+                           sep != NULL ? (size_t)(sep - member) + 1 : 0,
+                           1};
+
+        if (min_score != INT64_MIN) lens[7] = fmt_i64(line, min_score);
+        return write_argv(r, err, errlen, 11, argv, lens);
+    }
     /* Pruning from the greatest score needs that score first: a script.
      * Otherwise three plain commands, cheaper for Redis than a script; no
      * reader needs them atomic (a crash between them leaves members that
@@ -312,12 +370,63 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
     return write_argv(r, err, errlen, 3, eargv, elens);
 }
 
-static int redis_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, long *count, char *err,
-                        size_t errlen)
+/* The members in (lo hi] that begin with prefix, at most max (or their
+ * count, when count is not NULL): ZRANGEBYSCORE and a filter here. The
+ * daemon reads through the batch cache; this serves the store used
+ * directly. */
+static int zrange_prefix(struct store_redis *r, const char *key, const char *prefix, int64_t lo,
+                         int64_t hi, size_t max, char ***members, size_t *n, long *count, char *err,
+                         size_t errlen)
 {
-    redisReply *rep = command((struct store_redis *)s, err, errlen, "ZCOUNT %b (%lld %lld", key,
-                              strlen(key), (long long)lo, (long long)hi);
+    size_t plen = strlen(prefix), i, k = 0;
+    char **v = NULL;
+    redisReply *rep = command(r, err, errlen, "ZRANGEBYSCORE %b (%lld %lld", key, strlen(key),
+                              (long long)lo, (long long)hi);
 
+    if (rep == NULL) return -1;
+    if (rep->type != REDIS_REPLY_ARRAY) return unexpected(rep, err, errlen);
+    if (count == NULL && rep->elements > 0 &&
+        (v = calloc(rep->elements < max ? rep->elements : max, sizeof *v)) == NULL)
+        goto oom;
+    for (i = 0; i < rep->elements && k < max; i++) {
+        const redisReply *e = rep->element[i];
+
+        if (e->type != REDIS_REPLY_STRING || e->len < plen || memcmp(e->str, prefix, plen) != 0)
+            continue;
+        if (v != NULL && (v[k] = dupn(e->str, e->len)) == NULL) goto oom;
+        k++;
+    }
+    freeReplyObject(rep);
+    if (count != NULL) {
+        *count = (long)k;
+        return 0;
+    }
+    if (k == 0) {
+        free(v);
+        return 0;
+    }
+    *members = v;
+    *n = k;
+    return 0;
+oom:
+    while (k-- > 0)
+        free(v[k]);
+    free(v);
+    freeReplyObject(rep);
+    store_err(err, errlen, "store: out of memory");
+    return -1;
+}
+
+static int redis_zcount(store_t *s, const char *key, const char *prefix, int64_t lo, int64_t hi,
+                        long *count, char *err, size_t errlen)
+{
+    redisReply *rep;
+
+    if (prefix != NULL && prefix[0] != '\0')
+        return zrange_prefix((struct store_redis *)s, key, prefix, lo, hi, (size_t)-1, NULL, NULL,
+                             count, err, errlen);
+    rep = command((struct store_redis *)s, err, errlen, "ZCOUNT %b (%lld %lld", key, strlen(key),
+                  (long long)lo, (long long)hi);
     if (rep == NULL) return -1;
     if (rep->type != REDIS_REPLY_INTEGER) return unexpected(rep, err, errlen);
     *count = (long)rep->integer;
@@ -325,14 +434,17 @@ static int redis_zcount(store_t *s, const char *key, int64_t lo, int64_t hi, lon
     return 0;
 }
 
-static int redis_zrange(store_t *s, const char *key, int64_t lo, int64_t hi, size_t max,
-                        char ***members, size_t *n, char *err, size_t errlen)
+static int redis_zrange(store_t *s, const char *key, const char *prefix, int64_t lo, int64_t hi,
+                        size_t max, char ***members, size_t *n, char *err, size_t errlen)
 {
     long long lim = max > (size_t)LLONG_MAX ? LLONG_MAX : (long long)max;
-    redisReply *rep =
-        command((struct store_redis *)s, err, errlen, "ZRANGEBYSCORE %b (%lld %lld LIMIT 0 %lld",
-                key, strlen(key), (long long)lo, (long long)hi, lim);
+    redisReply *rep;
 
+    if (prefix != NULL && prefix[0] != '\0')
+        return zrange_prefix((struct store_redis *)s, key, prefix, lo, hi, max, members, n, NULL,
+                             err, errlen);
+    rep = command((struct store_redis *)s, err, errlen, "ZRANGEBYSCORE %b (%lld %lld LIMIT 0 %lld",
+                  key, strlen(key), (long long)lo, (long long)hi, lim);
     if (rep == NULL) return -1;
     return strings_out(rep, members, n, err, errlen);
 }
@@ -715,9 +827,9 @@ static int redis_connect(struct store_redis *r, char *err, size_t errlen)
     }
     /* The scripts, by their SHA-1 from now on (loaded again on reconnect,
      * so a restarted server has them). */
-    const char *scripts[2] = {zadd_script, push_script};
-    char *shas[2] = {r->sha_zadd, r->sha_push};
-    for (int i = 0; i < 2; i++) {
+    const char *scripts[3] = {zadd_script, zaddp_script, push_script};
+    char *shas[3] = {r->sha_zadd, r->sha_zaddp, r->sha_push};
+    for (int i = 0; i < 3; i++) {
         rep = command(r, err, errlen, "SCRIPT LOAD %s", scripts[i]);
         if (rep == NULL) goto fail;
         if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {

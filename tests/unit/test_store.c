@@ -303,6 +303,58 @@ static void test_window_shared_order(void **state)
     check_members(F, "ip=1", "s0", INT64_MIN, INT64_MAX, 10, "g c d");
 }
 
+/* The windows and known sets of a scope share one sorted set: each is
+ * counted, listed, pruned and ordered by its own members and keep only. */
+static void test_scope_shares_key(void **state)
+{
+    struct fx *F = *state;
+    int found = 0;
+    int64_t ts = 0;
+
+    OK(store_set_add(F->s, "id-1", "known", "192.0.2.1", T0, 90 * DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "long", "e1", T0, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "short", "e1", T0, 600 * SEC, ERR));
+    OK(store_window_add(F->s, "id-1", "short", "e2", T0 + 60 * SEC, 600 * SEC, ERR));
+    /* the same member in two windows is two members */
+    assert_int_equal(wcount(F, "id-1", "long", INT64_MIN, INT64_MAX), 1);
+    assert_int_equal(wcount(F, "id-1", "short", INT64_MIN, INT64_MAX), 2);
+    check_members(F, "id-1", "short", INT64_MIN, INT64_MAX, 10, "e1 e2");
+    check_members(F, "id-1", "short", INT64_MIN, INT64_MAX, 1, "e1");
+    check_members(F, "id-1", "long", INT64_MIN, INT64_MAX, 10, "e1");
+    /* a window named like a prefix of another is not that window */
+    assert_int_equal(wcount(F, "id-1", "shor", INT64_MIN, INT64_MAX), 0);
+    assert_int_equal(wcount(F, "id-1", "known", INT64_MIN, INT64_MAX), 0);
+    /* an add two hours on prunes the short window only */
+    OK(store_window_add(F->s, "id-1", "short", "e3", T0 + 7200 * SEC, 600 * SEC, ERR));
+    check_members(F, "id-1", "short", INT64_MIN, INT64_MAX, 10, "e3");
+    check_members(F, "id-1", "long", INT64_MIN, INT64_MAX, 10, "e1");
+    OK(store_set_get(F->s, "id-1", "known", "192.0.2.1", &found, &ts, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(ts, T0);
+    /* a set's add two days on prunes the long window only when it is its own */
+    OK(store_set_add(F->s, "id-1", "known", "192.0.2.2", T0 + 2 * DAY, 90 * DAY, ERR));
+    check_members(F, "id-1", "long", INT64_MIN, INT64_MAX, 10, "e1");
+    OK(store_window_add(F->s, "id-1", "long", "e4", T0 + 2 * DAY, DAY, ERR));
+    check_members(F, "id-1", "long", INT64_MIN, INT64_MAX, 10, "e4");
+    OK(store_set_first(F->s, "id-1", "known", "192.0.2.1", &found, &ts, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(ts, T0);
+    /* a shared window's latest time is its own, not the key's: "s" at T0
+     * keeps T0 - 500 although the other windows hold later times */
+    OK(store_window_add_shared(F->s, "id-1", "s", "a", T0, 1000, ERR));
+    OK(store_window_add_shared(F->s, "id-1", "s", "b", T0 - 500, 1000, ERR));
+    check_members(F, "id-1", "s", INT64_MIN, INT64_MAX, 10, "b a");
+    OK(store_window_add_shared(F->s, "id-1", "s", "c", T0 - 1500, 1000, ERR));
+    check_members(F, "id-1", "s", INT64_MIN, INT64_MAX, 10, "b a");
+    /* a name holding the separator is refused */
+    assert_int_equal(store_window_add(F->s, "id-1",
+                                      "a\x1f"
+                                      "b",
+                                      "e", T0, DAY, ERR),
+                     -1);
+    assert_non_null(strstr(F->err, "0x1f"));
+}
+
 static void test_window_members_order(void **state)
 {
     struct fx *F = *state;
@@ -995,15 +1047,25 @@ static void test_redis_keys(void **state)
     OK(store_block_set(F->s, "id-1", "100% {x} \xf0\x9f\x94\x91", &b, ERR));
     assert_type("t:{id-1}:block:100% {x} \xf0\x9f\x94\x91", "hash");
 
+    /* windows and known sets: one sorted set per scope */
     OK(store_window_add(F->s, "id-1", "logins", "e1", T0 + 1, 3600 * SEC, ERR));
-    assert_type("t:{id-1}:w:logins", "zset");
-    rep = raw("ZSCORE t:{id-1}:w:logins e1");
+    assert_type("t:{id-1}:z", "zset");
+    rep = raw("ZSCORE t:{id-1}:z %s", "wlogins\x1f"
+                                      "e1");
     assert_string_equal(rep->str, "1795514400000001");
     freeReplyObject(rep);
     OK(store_distinct_add(F->s, "ip=1.2.3.4", "ids", "id-1", T0, DAY, ERR));
     assert_type("t:{ip=1.2.3.4}:d:ids", "zset");
-    OK(store_set_add(F->s, "id-1", "devices", "d1", T0, DAY, ERR));
-    assert_type("t:{id-1}:s:devices", "zset");
+    OK(store_set_add(F->s, "id-1", "devices", "d1", T0 + 2, DAY, ERR));
+    rep = raw("ZRANGE t:{id-1}:z 0 -1");
+    assert_int_equal(rep->elements, 3);
+    assert_string_equal(rep->element[0]->str, "wlogins\x1f"
+                                              "e1");
+    assert_string_equal(rep->element[1]->str, "fdevices\x1f"
+                                              "d1");
+    assert_string_equal(rep->element[2]->str, "ldevices\x1f"
+                                              "d1");
+    freeReplyObject(rep);
     memset(&req, 0, sizeof req);
     strcpy(req.event_id, "ev-1");
     req.name[0] = ip;
@@ -1068,12 +1130,21 @@ static void test_redis_ttls(void **state)
 
     /* garbage collection: keep + one day of wall clock */
     OK(store_window_add(F->s, "id-1", "w", "e1", T0, 3600 * SEC, ERR));
-    t = pttl("t:{id-1}:w:w");
+    t = pttl("t:{id-1}:z");
     assert_true(t > 90000000 - 10000 && t <= 90000000);
     OK(store_distinct_add(F->s, "id-1", "d", "x", T0, 3600 * SEC, ERR));
     assert_true(pttl("t:{id-1}:d:d") > 90000000 - 10000);
-    OK(store_set_add(F->s, "id-1", "s", "x", T0, 3600 * SEC, ERR));
-    assert_true(pttl("t:{id-1}:s:s") > 90000000 - 10000);
+    OK(store_set_add(F->s, "id-2", "s", "x", T0, 3600 * SEC, ERR));
+    assert_true(pttl("t:{id-2}:z") > 90000000 - 10000);
+    /* the scope's sorted set lives as long as its longest keep: a set kept
+     * 90 days, then a window kept 10 minutes, leave 91 days */
+    OK(store_set_add(F->s, "id-3", "s", "x", T0, 90 * DAY, ERR));
+    OK(store_window_add(F->s, "id-3", "w", "e1", T0, 600 * SEC, ERR));
+    t = pttl("t:{id-3}:z");
+    assert_true(t > 91LL * 86400000 - 10000 && t <= 91LL * 86400000);
+    /* and a longer keep lengthens it */
+    OK(store_window_add(F->s, "id-1", "w2", "e1", T0, 7200 * SEC, ERR));
+    assert_true(pttl("t:{id-1}:z") > 93600000 - 10000);
     memset(&req, 0, sizeof req);
     OK(store_request_put(F->s, "id-1", "login", "r", &req, 3600 * SEC, ERR));
     assert_true(pttl("t:{id-1}:q:login") > 90000000 - 10000);
@@ -1083,7 +1154,7 @@ static void test_redis_ttls(void **state)
     assert_true(pttl("t:{id-1}:c:R1") > 90000000 - 10000);
     /* a huge keep does not overflow Redis's expiry */
     OK(store_window_add(F->s, "id-1", "w", "e2", T0, INT64_MAX, ERR));
-    assert_true(pttl("t:{id-1}:w:w") > 0);
+    assert_true(pttl("t:{id-1}:z") > 0);
 }
 
 static void test_redis_auth_db(void **state)
@@ -1296,6 +1367,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_window_bounds, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(test_window_prune, setup, teardown),                       \
         cmocka_unit_test_setup_teardown(test_window_shared_order, setup, teardown),                \
+        cmocka_unit_test_setup_teardown(test_scope_shares_key, setup, teardown),                   \
         cmocka_unit_test_setup_teardown(test_window_members_order, setup, teardown),               \
         cmocka_unit_test_setup_teardown(test_window_scopes, setup, teardown),                      \
         cmocka_unit_test_setup_teardown(test_distinct_latest, setup, teardown),                    \
