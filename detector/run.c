@@ -1204,6 +1204,25 @@ static void run_loop(daemon_t *d)
     free(b.parts);
 }
 
+/* An identity's windows, known sets and requests are one sorted set whose
+ * members (requests) are often over Redis's default 64-byte limit of a
+ * compact listpack: above it the set is a skiplist, more than twice the
+ * memory. Said once at start; nothing is changed on the server. */
+#define ZSET_LISTPACK_VALUE_MIN 256
+static void check_redis_settings(store_t *st)
+{
+    char v[32], err[256];
+    if (store_redis_setting(st, "zset-max-listpack-value", v, sizeof v, err, sizeof err) < 0 &&
+        store_redis_setting(st, "zset-max-ziplist-value", v, sizeof v, err, sizeof err) < 0) {
+        log_debug("redis: cannot read zset-max-listpack-value (%s)", err);
+        return;
+    }
+    if (atol(v) < ZSET_LISTPACK_VALUE_MIN)
+        log_warnx("redis: zset-max-listpack-value is %s: each identity's state will take more "
+                  "than twice the memory; set it to %d (README: Redis settings)",
+                  v, ZSET_LISTPACK_VALUE_MIN);
+}
+
 int cmd_run(const char *conf_path)
 {
     daemon_t d;
@@ -1259,6 +1278,7 @@ int cmd_run(const char *conf_path)
         if (stop_requested) rc = 0; /* asked to stop while waiting for Redis */
         goto out;
     }
+    check_redis_settings(d.st);
     d.state.redis_ok = 1;
     d.redis_checked_ms = mono_ms();
     d.guard.pause_on_loss = strcmp(d.cfg.redis_on_state_loss, "pause") == 0;

@@ -3,14 +3,15 @@
  *
  * Key layout (P = prefix, every key built by key_build below):
  *
- *   P{scope}:z                      the scope's windows and known sets: one
- *                                   sorted set, "wNAMEMEMBER" -> ts_us,
- *                                   "lNAMEVALUE" -> latest ts_us,
- *                                   "fNAMEVALUE" -> first ts_us, each
- *                                   window and set pruned by its own keep
+ *   P{scope}:z                      the scope's windows, known sets and
+ *                                   requests: one sorted set,
+ *                                   "wNAME\x1fMEMBER" -> ts_us,
+ *                                   "lNAME\x1fVALUE" -> latest ts_us,
+ *                                   "fNAME\x1fVALUE" -> first ts_us,
+ *                                   "qNAME\x1fID\x1fRECORD" -> the request's
+ *                                   ts_us (see request_member), each window,
+ *                                   set and request name pruned by its keep
  *   P{scope}:d:NAME                 distinct: sorted set, member -> latest ts_us
- *   P{scope}:q:NAME                 requests: hash REQUEST_ID -> record (see
- *                                   request_encode), pruned by event time
  *   P{scope}:r:NAME:ID              record (the outbox): hash ts, event_id, the
  *                                   fields (a field named ts, event_id or #...
  *                                   gets a '#')
@@ -791,21 +792,21 @@ int store_record_get(store_t *s, const char *scope, const char *name, const char
     return 0;
 }
 
-/* --- Requests: one hash per scope and name ------------------------------
+/* --- Requests: members of the scope's sorted set ----------------------
  *
- * P{scope}:q:NAME holds the requests of a scope, field REQUEST_ID, value a
- * record "TS_US LEN:EVENT_ID LEN:NAME LEN:VALUE ..." (lengths in bytes, in
- * decimal; the names sorted as store_request_get returns them). One key per
- * identity instead of one per request: a Redis key costs about 70 bytes
- * before its value.
+ * A request is a member "qNAME SEP ID SEP RECORD" of P{scope}:z scored with
+ * its time (request_member), RECORD " LEN:EVENT_ID LEN:NAME LEN:VALUE ..."
+ * (lengths in bytes, in decimal; the names sorted as store_request_get
+ * returns them). In the key of the scope's windows and sets instead of one
+ * of its own: a Redis key costs about 100 bytes before its value.
  *
- * Pruned by event time as windows are: the newest record (stored or being
- * put) draws the line at its time - keep; records below it are deleted and
- * a request below it is not added. So the records kept depend
- * only on the requests put, not on their order (a redelivery, two daemons
- * during a rebalance), and the update adds and deletes named fields
- * (HSET, HDEL) instead of rewriting the hash: a daemon that lags cannot
- * undo another's add. */
+ * Pruned by event time as shared windows are (ZADD_FROM_MAX): the newest
+ * request of the name (stored or being put) draws the line at its time -
+ * keep; requests below it are deleted and a request below it is not added.
+ * So the requests kept depend only on the requests put, not on their order
+ * (a redelivery, two daemons during a rebalance), and a put is one script
+ * in Redis that adds and prunes members (ZADD_REPLACE drops the id's
+ * earlier record): a daemon that lags cannot undo another's add. */
 
 /* Appends " LEN:" and the LEN bytes of p at *w. */
 static char *put_len(char *w, const char *p, size_t n)
@@ -815,14 +816,16 @@ static char *put_len(char *w, const char *p, size_t n)
     return w + n;
 }
 
-/* The record of req (malloc'd), or NULL when out of memory. Sized first and
- * written in one allocation: this runs for every request an event starts. */
+/* The record of req (malloc'd), " LEN:EVENT_ID" then " LEN:NAME LEN:VALUE"
+ * per field (its time is the member's score), or NULL when out of memory.
+ * Sized first and written in one allocation: this runs for every request an
+ * event starts. */
 static char *request_encode(const store_request_t *req)
 {
     size_t nlen[STORE_REQ_MAX_FIELDS], vlen[STORE_REQ_MAX_FIELDS], i;
     size_t elen = strlen(req->event_id);
-    /* A decimal int64 and, per piece, " " + a size_t + ":" at most. */
-    size_t size = 21 + 22 + elen + 1;
+    /* Per piece, " " + a size_t + ":" at most. */
+    size_t size = 22 + elen + 1;
 
     for (i = 0; i < req->nfields; i++) {
         nlen[i] = strlen(req->name[i]);
@@ -831,7 +834,6 @@ static char *request_encode(const store_request_t *req)
     }
     char *buf = malloc(size), *w = buf;
     if (buf == NULL) return NULL;
-    w += sprintf(w, "%lld", (long long)req->ts_us);
     w = put_len(w, req->event_id, elen);
     for (i = 0; i < req->nfields; i++) {
         w = put_len(w, req->name[i], nlen[i]);
@@ -859,23 +861,15 @@ static int get_len(const char **p, const char *end, size_t *n)
     return 0;
 }
 
-/* The time of a record, without decoding the rest. 0, or -1. */
-static int request_ts(const char *v, size_t vlen, int64_t *ts)
+/* Fills req from a record and its time (names and values from malloc). 0;
+ * -1 when out of memory; -2 when the record is malformed (req cleared). */
+static int request_decode(const char *v, size_t vlen, int64_t ts_us, store_request_t *req)
 {
-    const char *sp = memchr(v, ' ', vlen);
-
-    return store_parse_i64(v, sp != NULL ? (size_t)(sp - v) : vlen, ts);
-}
-
-/* Fills req from a record (names and values from malloc). 0; -1 when out
- * of memory; -2 when the record is malformed (req cleared). */
-static int request_decode(const char *v, size_t vlen, store_request_t *req)
-{
-    const char *p = memchr(v, ' ', vlen), *end = v + vlen;
+    const char *p = v, *end = v + vlen;
     size_t n;
 
     memset(req, 0, sizeof *req);
-    if (p == NULL || store_parse_i64(v, (size_t)(p - v), &req->ts_us) < 0) return -2;
+    req->ts_us = ts_us;
     if (get_len(&p, end, &n) < 0) return -2;
     copy_field(req->event_id, sizeof req->event_id, p, n);
     p += n;
@@ -903,137 +897,116 @@ bad:
     return -2;
 }
 
-/* What store_request_put learns of the stored records. */
-struct request_scan {
-    int64_t newest;
-    int any;
-    struct request_old {
-        char *field;
-        int64_t ts;
-    } * old;
-    size_t n, cap;
-};
-
-static int request_scan_field(void *arg, const char *name, size_t nlen, const char *value,
-                              size_t vlen)
+/* A request is a member of the scope's sorted set, scored with its time:
+ * "qNAME SEP ID SEP RECORD" (request_encode), where ID is the request id
+ * with '%' and SEP written as %XX, so that it ends at the second SEP and
+ * no id's member begins with another's. With rec NULL: the prefix of the
+ * id's member. Returns it (malloc'd) with the length of that prefix, or
+ * NULL with err. */
+static char *request_member(const char *name, const char *request_id, const char *rec,
+                            size_t *idprefix, char *err, size_t errlen)
 {
-    struct request_scan *rs = arg;
-    int64_t ts;
+    size_t nl = strlen(name), il = strlen(request_id), rl = rec != NULL ? strlen(rec) : 0, esc = 0;
+    const char *p;
+    char *m, *w;
 
-    if (request_ts(value, vlen, &ts) < 0) ts = INT64_MIN; /* malformed: always pruned */
-    if (ts != INT64_MIN && (!rs->any || ts > rs->newest)) {
-        rs->newest = ts;
-        rs->any = 1;
+    if (memchr(name, STORE_SEP, nl) != NULL) {
+        store_err(err, errlen, "store: a name may not hold the byte 0x1f");
+        return NULL;
     }
-    if (rs->n == rs->cap) {
-        size_t ncap = rs->cap ? rs->cap * 2 : 8;
-        struct request_old *nv = realloc(rs->old, ncap * sizeof *nv);
-
-        if (nv == NULL) return -1;
-        rs->old = nv;
-        rs->cap = ncap;
+    for (p = request_id; *p; p++)
+        esc += *p == '%' || *p == STORE_SEP;
+    if ((m = malloc(nl + il + 2 * esc + rl + 4)) == NULL) {
+        store_err(err, errlen, "store: out of memory");
+        return NULL;
     }
-    if ((rs->old[rs->n].field = dupn(name, nlen)) == NULL) return -1;
-    rs->old[rs->n++].ts = ts;
-    return 0;
+    w = m;
+    *w++ = 'q';
+    memcpy(w, name, nl);
+    w += nl;
+    *w++ = STORE_SEP;
+    for (p = request_id; *p; p++) {
+        if (*p == '%' || *p == STORE_SEP) {
+            w += sprintf(w, "%%%02X", (unsigned char)*p);
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w++ = STORE_SEP;
+    *idprefix = (size_t)(w - m);
+    if (rl > 0) memcpy(w, rec, rl);
+    w[rl] = '\0';
+    return m;
 }
 
 int store_request_put(store_t *s, const char *scope, const char *name, const char *request_id,
                       const store_request_t *req, int64_t keep_us, char *err, size_t errlen)
 {
-    struct request_scan rs = {0};
-    struct store_field f;
+    store_request_t sorted;
     struct keybuf kb;
-    const char **del = NULL;
-    char *rec = NULL;
-    size_t nd = 0, i;
-    int64_t line;
-    int rc = -1, add;
+    char *rec, *m;
+    size_t idp, i;
+    int rc;
 
     if (put_check("request_put", s, scope, name, request_id, req, err, errlen) < 0) return -1;
     for (i = 0; i < req->nfields; i++)
         if (req->name[i] == NULL || req->value[i] == NULL)
             return missing("request_put field", err, errlen);
-    if (key_build(&kb, s, err, errlen, scope, "q:", name, (const char *)NULL) < 0) return -1;
-    if (s->ops->hgetall(s, kb.key, request_scan_field, &rs, err, errlen) < 0) goto done;
-    if (!rs.any || req->ts_us > rs.newest) rs.newest = req->ts_us;
-    line = min_score(rs.newest, keep_us); /* kept: ts >= line, as ZREMRANGEBYSCORE keeps */
-    add = req->ts_us >= line;
-    if (rs.n > 0 && (del = malloc(rs.n * sizeof *del)) == NULL) {
+    /* Stored with its fields in the order a get returns them. */
+    sorted = *req;
+    request_sort(&sorted);
+    if ((rec = request_encode(&sorted)) == NULL) {
         store_err(err, errlen, "store: out of memory");
-        goto done;
+        return -1;
     }
-    for (i = 0; i < rs.n; i++)
-        if ((rs.old[i].ts < line || rs.old[i].ts == INT64_MIN) &&
-            !(add && strcmp(rs.old[i].field, request_id) == 0))
-            del[nd++] = rs.old[i].field;
-    if (add) {
-        /* Stored with its fields in the order a get returns them. */
-        store_request_t sorted = *req;
-        request_sort(&sorted);
-        if ((rec = request_encode(&sorted)) == NULL) {
-            store_err(err, errlen, "store: out of memory");
-            goto done;
-        }
-        f.name = request_id;
-        f.value = rec;
-    }
-    rc = add || nd > 0
-             ? s->ops->hupdate(s, kb.key, &f, add ? 1 : 0, del, nd, gc_ttl_ms(keep_us), err, errlen)
-             : 0;
-done:
-    key_done(&kb);
-    for (i = 0; i < rs.n; i++)
-        free(rs.old[i].field);
-    free(rs.old);
-    free(del);
+    m = request_member(name, request_id, rec, &idp, err, errlen);
     free(rec);
+    if (m == NULL) return -1;
+    if (zkey_build(&kb, s, scope, err, errlen) < 0) {
+        free(m);
+        return -1;
+    }
+    /* Pruned from the newest request of the name, the same id replaced. */
+    rc = s->ops->zadd(s, kb.key, m, req->ts_us, ZADD_PREFIX | ZADD_FROM_MAX | ZADD_REPLACE,
+                      min_score(req->ts_us, keep_us), gc_ttl_ms(keep_us), err, errlen);
+    key_done(&kb);
+    free(m);
     return rc;
-}
-
-/* What store_request_get looks for. */
-struct request_find {
-    const char *id;
-    size_t idlen;
-    store_request_t *req;
-    int found; /* 1 found, -1 out of memory */
-};
-
-static int request_find_field(void *arg, const char *name, size_t nlen, const char *value,
-                              size_t vlen)
-{
-    struct request_find *rf = arg;
-    int rc;
-
-    if (rf->found != 0 || nlen != rf->idlen || memcmp(name, rf->id, nlen) != 0) return 0;
-    rc = request_decode(value, vlen, rf->req);
-    if (rc == -1) return -1;
-    rf->found = rc == 0; /* a malformed record: as if absent */
-    return 0;
 }
 
 int store_request_get(store_t *s, const char *scope, const char *name, const char *request_id,
                       int *found, store_request_t *req, char *err, size_t errlen)
 {
-    struct request_find rf;
     struct keybuf kb;
-    int rc;
+    char **members = NULL, *prefix;
+    size_t n = 0, idp;
+    int64_t ts = 0;
+    int rc, sfound = 0;
 
     if (get_begin("request_get", s, scope, name, request_id, found, req, err, errlen) < 0)
         return -1;
-    if (key_build(&kb, s, err, errlen, scope, "q:", name, (const char *)NULL) < 0) return -1;
-    rf.id = request_id;
-    rf.idlen = strlen(request_id);
-    rf.req = req;
-    rf.found = 0;
-    rc = s->ops->hgetall(s, kb.key, request_find_field, &rf, err, errlen);
-    key_done(&kb);
-    if (rc < 0) {
-        store_request_clear(req);
+    if ((prefix = request_member(name, request_id, NULL, &idp, err, errlen)) == NULL) return -1;
+    if (zkey_build(&kb, s, scope, err, errlen) < 0) {
+        free(prefix);
         return -1;
     }
-    *found = rf.found == 1;
-    return 0;
+    rc = s->ops->zrange(s, kb.key, prefix, INT64_MIN, INT64_MAX, 1, &members, &n, err, errlen);
+    if (rc == 0 && n == 1) rc = s->ops->zscore(s, kb.key, members[0], &sfound, &ts, err, errlen);
+    if (rc == 0 && sfound) {
+        int d = request_decode(members[0] + idp, strlen(members[0]) - idp, ts, req);
+
+        if (d == -1) {
+            store_err(err, errlen, "store: out of memory");
+            rc = -1;
+        }
+        *found = d == 0; /* a malformed record: as if absent */
+    }
+    key_done(&kb);
+    for (size_t i = 0; i < n; i++)
+        free(members[i]);
+    free(members);
+    free(prefix);
+    return rc;
 }
 
 /* --- Cooldowns and resets ------------------------------------------------ */

@@ -40,7 +40,7 @@ struct ckey {
     char key[];
 };
 
-enum { OP_ZADD = 1, OP_HREPLACE, OP_HUPDATE, OP_SET, OP_DEL, OP_PUSH };
+enum { OP_ZADD = 1, OP_HREPLACE, OP_SET, OP_DEL, OP_PUSH };
 
 /* One write of the pass, with copies of its arguments. */
 struct wop {
@@ -51,8 +51,6 @@ struct wop {
     size_t cap;
     struct store_field *f;
     size_t nf;
-    char **del; /* OP_HUPDATE: the fields deleted */
-    size_t nd;
 };
 
 struct store_cache {
@@ -146,9 +144,6 @@ static void wop_clear(struct wop *w)
         free((char *)(uintptr_t)w->f[i].value);
     }
     free(w->f);
-    for (i = 0; i < w->nd; i++)
-        free(w->del[i]);
-    free(w->del);
 }
 
 static void log_clear(struct store_cache *c)
@@ -269,33 +264,6 @@ static int cache_hreplace(store_t *s, const char *key, const struct store_field 
     w->ttl_ms = ttl_ms;
     w->expire_at_ms = expire_at_ms;
     if (wop_fields(w, f, nf) < 0) goto fail;
-    return 0;
-fail:
-    wop_clear(w);
-    c->nlog--;
-    return oom(err, errlen);
-}
-
-static int cache_hupdate(store_t *s, const char *key, const struct store_field *f, size_t nf,
-                         const char *const *del, size_t nd, int64_t ttl_ms, char *err,
-                         size_t errlen)
-{
-    struct store_cache *c = (struct store_cache *)s;
-    int u = usable(c, key, STORE_T_HASH, 0);
-    struct wop *w;
-    size_t i;
-
-    if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
-    if (c->mem->ops->hupdate(c->mem, key, f, nf, del, nd, ttl_ms, err, errlen) < 0) return -1;
-    if ((w = log_add(c, OP_HUPDATE, key, NULL)) == NULL) return oom(err, errlen);
-    w->ttl_ms = ttl_ms;
-    if (wop_fields(w, f, nf) < 0) goto fail;
-    if (nd > 0 && (w->del = calloc(nd, sizeof *w->del)) == NULL) goto fail;
-    for (i = 0; i < nd; i++) {
-        w->del[i] = strdup(del[i]);
-        w->nd++;
-        if (w->del[i] == NULL) goto fail;
-    }
     return 0;
 fail:
     wop_clear(w);
@@ -512,10 +480,6 @@ int store_cache_commit(store_t *s, char *err, size_t errlen)
         case OP_HREPLACE:
             rc = b->ops->hreplace(b, w->key, w->f, w->nf, w->ttl_ms, w->expire_at_ms, err, errlen);
             break;
-        case OP_HUPDATE:
-            rc = b->ops->hupdate(b, w->key, w->f, w->nf, (const char *const *)w->del, w->nd,
-                                 w->ttl_ms, err, errlen);
-            break;
         case OP_SET:
             rc = b->ops->set(b, w->key, w->str, w->ttl_ms, err, errlen);
             break;
@@ -564,7 +528,6 @@ static const struct store_ops cache_ops = {
     .zrange = cache_zrange,
     .zscore = cache_zscore,
     .hreplace = cache_hreplace,
-    .hupdate = cache_hupdate,
     .hgetall = cache_hgetall,
     .set = cache_set,
     .get = cache_get,

@@ -42,6 +42,10 @@ typedef int (*store_field_fn)(void *arg, const char *name, size_t nlen, const ch
  * prefixes of the key may be kept longer. */
 #define ZADD_PREFIX 4
 #define STORE_SEP '\x1f'
+/* With ZADD_PREFIX, when the member is added: first remove every member
+ * that begins as it does up to its second STORE_SEP (inclusive), whatever
+ * its score (a request replaced by a later put of the same id). */
+#define ZADD_REPLACE 8
 
 struct store_ops {
     /* Frees the implementation, including the struct store it embeds. */
@@ -72,11 +76,6 @@ struct store_ops {
      * when it is > 0, else PEXPIRE key ttl_ms when that is > 0. */
     int (*hreplace)(store_t *s, const char *key, const struct store_field *f, size_t nf,
                     int64_t ttl_ms, int64_t expire_at_ms, char *err, size_t errlen);
-    /* HSET key f... (when nf > 0); HDEL key del... (when nd > 0); PEXPIRE
-     * key ttl_ms (when > 0). Plain commands, like zadd's: a crash between
-     * them leaves fields that the next update deletes. */
-    int (*hupdate)(store_t *s, const char *key, const struct store_field *f, size_t nf,
-                   const char *const *del, size_t nd, int64_t ttl_ms, char *err, size_t errlen);
     /* HGETALL key, one call of fn per field (none when the key is absent). */
     int (*hgetall)(store_t *s, const char *key, store_field_fn fn, void *arg, char *err,
                    size_t errlen);

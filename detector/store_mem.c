@@ -305,6 +305,25 @@ static void z_prune_prefix(struct zset *z, int64_t min, const char *prefix, size
     if (z->n == 0) z->head = 0;
 }
 
+/* ZADD_REPLACE: removes every member that begins with prefix[0..plen). */
+static void z_remove_prefix(struct zset *z, const char *prefix, size_t plen)
+{
+    size_t i, kept = 0;
+
+    for (i = 0; i < z->n; i++) {
+        struct zent *e = ZAT(z, i);
+
+        if (z_has_prefix(e, prefix, plen)) {
+            z_unindex(z, e);
+            free(e);
+        } else {
+            ZAT(z, kept++) = e;
+        }
+    }
+    z->n = kept;
+    if (z->n == 0) z->head = 0;
+}
+
 /* The length of member's prefix under ZADD_PREFIX (through STORE_SEP). */
 static size_t prefix_len(const char *member, int flags)
 {
@@ -348,6 +367,11 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
                 z_prune(z, min_score);
             return 0;
         }
+    }
+    if ((flags & ZADD_REPLACE) && plen > 0) {
+        const char *sep = strchr(member + plen, STORE_SEP);
+
+        if (sep != NULL) z_remove_prefix(z, member, (size_t)(sep - member) + 1);
     }
     sl = strmap_find(&z->idx, member, len, h);
     if (sl != NULL) {
@@ -506,20 +530,6 @@ static int hash_set(struct strmap *h, const char *name, const char *value)
     return 0;
 }
 
-/* HDEL h name */
-static void hash_del(struct strmap *h, const char *name)
-{
-    size_t len = strlen(name);
-    struct slot *sl = strmap_find(h, name, len, strmap_hash(name, len));
-    struct hent *e;
-
-    if (sl == NULL) return;
-    e = sl->val;
-    strmap_remove(h, sl);
-    free(e->value);
-    free(e);
-}
-
 static int mem_hreplace(store_t *s, const char *key, const struct store_field *f, size_t nf,
                         int64_t ttl_ms, int64_t expire_at_ms, char *err, size_t errlen)
 {
@@ -537,29 +547,6 @@ static int mem_hreplace(store_t *s, const char *key, const struct store_field *f
             obj_del(m, key);
             return oom(err, errlen);
         }
-    }
-    return 0;
-}
-
-static int mem_hupdate(store_t *s, const char *key, const struct store_field *f, size_t nf,
-                       const char *const *del, size_t nd, int64_t ttl_ms, char *err, size_t errlen)
-{
-    struct store_mem *m = (struct store_mem *)s;
-    struct mobj *o;
-    size_t i;
-
-    (void)ttl_ms;
-    if (nf > 0) {
-        if (obj_open(m, key, T_HASH, 1, &o, err, errlen) < 0) return -1;
-        for (i = 0; i < nf; i++)
-            if (hash_set(&o->u.h, f[i].name, f[i].value) < 0) return oom(err, errlen);
-    }
-    if (nd > 0) {
-        if (obj_open(m, key, T_HASH, 0, &o, err, errlen) < 0) return -1;
-        if (o == NULL) return 0;
-        for (i = 0; i < nd; i++)
-            hash_del(&o->u.h, del[i]);
-        if (o->u.h.len == 0) obj_del(m, key);
     }
     return 0;
 }
@@ -860,7 +847,6 @@ static const struct store_ops mem_ops = {
     .zrange = mem_zrange,
     .zscore = mem_zscore,
     .hreplace = mem_hreplace,
-    .hupdate = mem_hupdate,
     .hgetall = mem_hgetall,
     .set = mem_set,
     .get = mem_get,

@@ -56,28 +56,36 @@ static const char zadd_script[] =
 
 /* ZADD_PREFIX (store_impl.h): KEYS[1]; ARGV: score, member, NX|GT,
  * min_score ('' when none), ttl_ms, the member's prefix, '1' for
- * ZADD_FROM_MAX. Only members of the prefix are pruned or give the greatest
- * score, and the TTL only grows: other windows and sets share the key. */
+ * ZADD_FROM_MAX, the prefix ZADD_REPLACE removes ('' when none). Only
+ * members of the prefix are pruned or give the greatest score, and the TTL
+ * only grows: other windows, sets and requests share the key. */
 static const char zaddp_script[] =
     "local k, s, p = KEYS[1], tonumber(ARGV[1]), ARGV[6] "
-    "local function mine(m) return string.sub(m, 1, #p) == p end "
-    "local line = ARGV[4] "
+    "local function has(m, q) return string.sub(m, 1, #q) == q end "
+    "local line, add = ARGV[4], true "
     "if line ~= '' and ARGV[7] == '1' then "
     "  local top = s "
     "  local all = redis.call('ZREVRANGE', k, 0, -1, 'WITHSCORES') "
     "  for i = 1, #all, 2 do "
-    "    if mine(all[i]) then "
+    "    if has(all[i], p) then "
     "      if tonumber(all[i + 1]) > top then top = tonumber(all[i + 1]) end "
     "      break "
     "    end "
     "  end "
     "  local floor = top - (s - tonumber(line)) "
     "  line = string.format('%.0f', floor) "
-    "  if s >= floor then redis.call('ZADD', k, ARGV[3], ARGV[1], ARGV[2]) end "
-    "else redis.call('ZADD', k, ARGV[3], ARGV[1], ARGV[2]) end "
+    "  add = s >= floor "
+    "end "
+    "if add then "
+    "  if ARGV[8] ~= '' then "
+    "    local all = redis.call('ZRANGE', k, 0, -1) "
+    "    for i = 1, #all do if has(all[i], ARGV[8]) then redis.call('ZREM', k, all[i]) end end "
+    "  end "
+    "  redis.call('ZADD', k, ARGV[3], ARGV[1], ARGV[2]) "
+    "end "
     "if line ~= '' then "
     "  local old = redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. line) "
-    "  for i = 1, #old do if mine(old[i]) then redis.call('ZREM', k, old[i]) end end "
+    "  for i = 1, #old do if has(old[i], p) then redis.call('ZREM', k, old[i]) end end "
     "end "
     "local ttl = tonumber(ARGV[5]) "
     "if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ARGV[5]) end "
@@ -318,8 +326,10 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
 
     if (flags & ZADD_PREFIX) {
         const char *sep = strchr(member, STORE_SEP);
+        const char *rsep =
+            sep != NULL && (flags & ZADD_REPLACE) ? strchr(sep + 1, STORE_SEP) : NULL;
         char sc[24], line[24], ttl[24];
-        const char *argv[11] = {"EVALSHA",
+        const char *argv[12] = {"EVALSHA",
                                 r->sha_zaddp,
                                 "1",
                                 key,
@@ -329,8 +339,9 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
                                 line,
                                 ttl,
                                 member,
-                                (flags & ZADD_FROM_MAX) ? "1" : "0"};
-        size_t lens[11] = {7,
+                                (flags & ZADD_FROM_MAX) ? "1" : "0",
+                                member};
+        size_t lens[12] = {7,
                            40,
                            1,
                            klen,
@@ -340,10 +351,11 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
                            0,
                            fmt_i64(ttl, ttl_ms),
                            sep != NULL ? (size_t)(sep - member) + 1 : 0,
-                           1};
+                           1,
+                           rsep != NULL ? (size_t)(rsep - member) + 1 : 0};
 
         if (min_score != INT64_MIN) lens[7] = fmt_i64(line, min_score);
-        return write_argv(r, err, errlen, 11, argv, lens);
+        return write_argv(r, err, errlen, 12, argv, lens);
     }
     /* Pruning from the greatest score needs that score first: a script.
      * Otherwise three plain commands, cheaper for Redis than a script; no
@@ -472,14 +484,12 @@ static int redis_zscore(store_t *s, const char *key, const char *member, int *fo
 
 /* --- Hashes ------------------------------------------------------------- */
 
-/* Writes CMD key followed by the names and values of f[0..n), or by
- * names[0..n) when f is NULL, as one argument vector (a write: see
- * write_argv). */
+/* Writes CMD key followed by the names and values of f[0..n) as one
+ * argument vector (a write: see write_argv). */
 static int write_hash_cmd(struct store_redis *r, const char *cmd, const char *key,
-                          const struct store_field *f, const char *const *names, size_t n,
-                          char *err, size_t errlen)
+                          const struct store_field *f, size_t n, char *err, size_t errlen)
 {
-    size_t argc = 2 + (f != NULL ? 2 * n : n), i;
+    size_t argc = 2 + 2 * n, i;
     const char **argv = malloc(argc * sizeof *argv);
     size_t *lens = malloc(argc * sizeof *lens);
     int rc = -1;
@@ -491,12 +501,8 @@ static int write_hash_cmd(struct store_redis *r, const char *cmd, const char *ke
     argv[0] = cmd;
     argv[1] = key;
     for (i = 0; i < n; i++) {
-        if (f != NULL) {
-            argv[2 + 2 * i] = f[i].name;
-            argv[3 + 2 * i] = f[i].value;
-        } else {
-            argv[2 + i] = names[i];
-        }
+        argv[2 + 2 * i] = f[i].name;
+        argv[3 + 2 * i] = f[i].value;
     }
     for (i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
@@ -518,7 +524,7 @@ static int redis_hreplace(store_t *s, const char *key, const struct store_field 
     if (append(r, err, errlen, "MULTI") < 0 || append(r, err, errlen, "DEL %b", key, klen) < 0)
         return -1;
     n += 2;
-    if (nf > 0 && write_hash_cmd(r, "HSET", key, f, NULL, nf, err, errlen) < 0) return -1;
+    if (nf > 0 && write_hash_cmd(r, "HSET", key, f, nf, err, errlen) < 0) return -1;
     if (expire_at_ms > 0) {
         if (append(r, err, errlen, "PEXPIREAT %b %lld", key, klen, (long long)expire_at_ms) < 0)
             return -1;
@@ -530,23 +536,6 @@ static int redis_hreplace(store_t *s, const char *key, const struct store_field 
     if (append(r, err, errlen, "EXEC") < 0) return -1;
     n++;
     r->deferred += n; /* a write: its replies are read with the next read (HSET's counted) */
-    return 0;
-}
-
-static int redis_hupdate(store_t *s, const char *key, const struct store_field *f, size_t nf,
-                         const char *const *del, size_t nd, int64_t ttl_ms, char *err,
-                         size_t errlen)
-{
-    struct store_redis *r = (struct store_redis *)s;
-
-    if (nf > 0 && write_hash_cmd(r, "HSET", key, f, NULL, nf, err, errlen) < 0) return -1;
-    if (nd > 0 && write_hash_cmd(r, "HDEL", key, NULL, del, nd, err, errlen) < 0) return -1;
-    if (ttl_ms > 0) {
-        char ttl[24];
-        const char *eargv[3] = {"PEXPIRE", key, ttl};
-        size_t elens[3] = {7, strlen(key), fmt_i64(ttl, ttl_ms)};
-        return write_argv(r, err, errlen, 3, eargv, elens);
-    }
     return 0;
 }
 
@@ -877,7 +866,6 @@ static const struct store_ops redis_ops = {
     .zrange = redis_zrange,
     .zscore = redis_zscore,
     .hreplace = redis_hreplace,
-    .hupdate = redis_hupdate,
     .hgetall = redis_hgetall,
     .set = redis_set,
     .get = redis_get,
@@ -919,4 +907,27 @@ store_t *store_redis_new(const char *host, int port, const char *user, const cha
 fail:
     redis_destroy(&r->base);
     return NULL;
+}
+
+int store_redis_setting(store_t *s, const char *name, char *buf, size_t buflen, char *err,
+                        size_t errlen)
+{
+    redisReply *rep;
+
+    if (s == NULL || s->ops != &redis_ops || name == NULL || buf == NULL) {
+        store_err(err, errlen, "store: not a Redis store");
+        return -1;
+    }
+    rep = command((struct store_redis *)s, err, errlen, "CONFIG GET %s", name);
+    if (rep == NULL) return -1;
+    /* [name, value], or [] when the server has no such setting */
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[1]->type != REDIS_REPLY_STRING) {
+        store_err(err, errlen, "redis: no setting %s", name);
+        freeReplyObject(rep);
+        return -1;
+    }
+    copy_out(buf, buflen, rep->element[1]->str, rep->element[1]->len);
+    freeReplyObject(rep);
+    return 0;
 }

@@ -64,6 +64,12 @@ void store_free(store_t *s);
  * SELECT set again). The memory store returns 0. */
 int store_reconnect(store_t *s, char *err, size_t errlen);
 
+/* Redis only: the server's setting name (CONFIG GET) into buf. 0, or -1
+ * with err when it cannot be read (not Redis, CONFIG not allowed, no such
+ * setting). */
+int store_redis_setting(store_t *s, const char *name, char *buf, size_t buflen, char *err,
+                        size_t errlen);
+
 /* Writes may be pipelined (the Redis store sends them without waiting and
  * reads their replies before the next read): store_flush waits for every
  * write so far and reports the first that failed. A caller that needs its
@@ -161,10 +167,11 @@ int store_set_first(store_t *s, const char *scope, const char *name, const char 
                     int64_t *ts_us, char *err, size_t errlen);
 
 /* --- Request context -------------------------------------------------- */
-/* Remembers req under (name, request_id) in the scope's one hash of
- * requests "P{SCOPE}:q:NAME"; a later put of the same id replaces it.
+/* Remembers req under (name, request_id) in the scope's sorted set
+ * "P{SCOPE}:z" (with its windows and known sets); a later put of the same
+ * id replaces it.
  * Pruned by event time: a request older than keep_us before the newest one
- * of the hash (stored or put) is deleted, and is not added when it is the
+ * of the name (stored or put) is deleted, and is not added when it is the
  * one put; the requests kept do not depend on the order of the puts. */
 int store_request_put(store_t *s, const char *scope, const char *name, const char *request_id,
                       const store_request_t *req, int64_t keep_us, char *err, size_t errlen);
@@ -178,7 +185,7 @@ int store_request_get(store_t *s, const char *scope, const char *name, const cha
  * The same struct kept under a key of its own (the daemon's outbox: the
  * actions of an event, read by event id), for keep_us plus a day of
  * wall-clock TTL. Large values that an identity can have many of belong
- * here, not in the one hash of store_request_put. */
+ * here, not in the sorted set of store_request_put. */
 int store_record_put(store_t *s, const char *scope, const char *name, const char *id,
                      const store_request_t *req, int64_t keep_us, char *err, size_t errlen);
 int store_record_get(store_t *s, const char *scope, const char *name, const char *id, int *found,

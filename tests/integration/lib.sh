@@ -30,7 +30,7 @@ cleanup() {
         fi
         wait "$p" 2>/dev/null
     done
-    [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
+    [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK" ${WORK_SHM:+"$WORK_SHM"}
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

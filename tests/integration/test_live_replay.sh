@@ -16,6 +16,7 @@ write_conf "$WORK/detector.conf"
 start_detector "$WORK/detector.conf" "$WORK/detector.log"
 produce auth.events "$WORK/events.jsonl"
 wait_actions "$n" "$WORK/live.jsonl"
+check "the daemon warns of Redis's default zset-max-listpack-value" grep -q 'zset-max-listpack-value is 64' "$WORK/detector.log"
 check "live published $n actions" test "$(wc -l <"$WORK/live.jsonl")" -eq "$n"
 check "live actions are byte-identical to replay, in order" cmp -s "$WORK/replay.jsonl" "$WORK/live.jsonl"
 if ! cmp -s "$WORK/replay.jsonl" "$WORK/live.jsonl"; then diff "$WORK/replay.jsonl" "$WORK/live.jsonl" | head -5 >&2; fi

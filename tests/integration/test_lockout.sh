@@ -139,7 +139,7 @@ done
 check "live: all $total events processed" grep -q "^  \"events\": $total,$" "$WORK/stats-detector.json"
 stop_detector TERM
 check "live: no block key in Redis" test -z "$(rcli --scan --pattern 'sad:*:block*' | head -1)"
-check "live: the breaker admitted no block" test "$(rcli exists 'sad:{breaker}:w:blocks')" -eq 0
+check "live: the breaker admitted no block" test "$(rcli exists 'sad:{breaker}:z')" -eq 0
 # Lengths of every activity list, in one round trip: "lists max".
 read -r lists maxlen < <(rcli --raw eval "
 local n, max = 0, 0

@@ -303,58 +303,6 @@ static void test_window_shared_order(void **state)
     check_members(F, "ip=1", "s0", INT64_MIN, INT64_MAX, 10, "g c d");
 }
 
-/* The windows and known sets of a scope share one sorted set: each is
- * counted, listed, pruned and ordered by its own members and keep only. */
-static void test_scope_shares_key(void **state)
-{
-    struct fx *F = *state;
-    int found = 0;
-    int64_t ts = 0;
-
-    OK(store_set_add(F->s, "id-1", "known", "192.0.2.1", T0, 90 * DAY, ERR));
-    OK(store_window_add(F->s, "id-1", "long", "e1", T0, DAY, ERR));
-    OK(store_window_add(F->s, "id-1", "short", "e1", T0, 600 * SEC, ERR));
-    OK(store_window_add(F->s, "id-1", "short", "e2", T0 + 60 * SEC, 600 * SEC, ERR));
-    /* the same member in two windows is two members */
-    assert_int_equal(wcount(F, "id-1", "long", INT64_MIN, INT64_MAX), 1);
-    assert_int_equal(wcount(F, "id-1", "short", INT64_MIN, INT64_MAX), 2);
-    check_members(F, "id-1", "short", INT64_MIN, INT64_MAX, 10, "e1 e2");
-    check_members(F, "id-1", "short", INT64_MIN, INT64_MAX, 1, "e1");
-    check_members(F, "id-1", "long", INT64_MIN, INT64_MAX, 10, "e1");
-    /* a window named like a prefix of another is not that window */
-    assert_int_equal(wcount(F, "id-1", "shor", INT64_MIN, INT64_MAX), 0);
-    assert_int_equal(wcount(F, "id-1", "known", INT64_MIN, INT64_MAX), 0);
-    /* an add two hours on prunes the short window only */
-    OK(store_window_add(F->s, "id-1", "short", "e3", T0 + 7200 * SEC, 600 * SEC, ERR));
-    check_members(F, "id-1", "short", INT64_MIN, INT64_MAX, 10, "e3");
-    check_members(F, "id-1", "long", INT64_MIN, INT64_MAX, 10, "e1");
-    OK(store_set_get(F->s, "id-1", "known", "192.0.2.1", &found, &ts, ERR));
-    assert_int_equal(found, 1);
-    assert_int_equal(ts, T0);
-    /* a set's add two days on prunes the long window only when it is its own */
-    OK(store_set_add(F->s, "id-1", "known", "192.0.2.2", T0 + 2 * DAY, 90 * DAY, ERR));
-    check_members(F, "id-1", "long", INT64_MIN, INT64_MAX, 10, "e1");
-    OK(store_window_add(F->s, "id-1", "long", "e4", T0 + 2 * DAY, DAY, ERR));
-    check_members(F, "id-1", "long", INT64_MIN, INT64_MAX, 10, "e4");
-    OK(store_set_first(F->s, "id-1", "known", "192.0.2.1", &found, &ts, ERR));
-    assert_int_equal(found, 1);
-    assert_int_equal(ts, T0);
-    /* a shared window's latest time is its own, not the key's: "s" at T0
-     * keeps T0 - 500 although the other windows hold later times */
-    OK(store_window_add_shared(F->s, "id-1", "s", "a", T0, 1000, ERR));
-    OK(store_window_add_shared(F->s, "id-1", "s", "b", T0 - 500, 1000, ERR));
-    check_members(F, "id-1", "s", INT64_MIN, INT64_MAX, 10, "b a");
-    OK(store_window_add_shared(F->s, "id-1", "s", "c", T0 - 1500, 1000, ERR));
-    check_members(F, "id-1", "s", INT64_MIN, INT64_MAX, 10, "b a");
-    /* a name holding the separator is refused */
-    assert_int_equal(store_window_add(F->s, "id-1",
-                                      "a\x1f"
-                                      "b",
-                                      "e", T0, DAY, ERR),
-                     -1);
-    assert_non_null(strstr(F->err, "0x1f"));
-}
-
 static void test_window_members_order(void **state)
 {
     struct fx *F = *state;
@@ -622,6 +570,59 @@ static int req_has(struct fx *F, const char *scope, const char *id)
         store_request_clear(&got);
     }
     return found;
+}
+
+/* The windows, known sets and requests of a scope share one sorted set:
+ * each is counted, listed, pruned and ordered by its own members and keep
+ * only. */
+static void test_scope_shares_key(void **state)
+{
+    struct fx *F = *state;
+    int found = 0;
+    int64_t ts = 0;
+
+    OK(store_set_add(F->s, "id-1", "known", "192.0.2.1", T0, 90 * DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "long", "e1", T0, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "short", "e1", T0, 600 * SEC, ERR));
+    OK(store_window_add(F->s, "id-1", "short", "e2", T0 + 60 * SEC, 600 * SEC, ERR));
+    /* the same member in two windows is two members */
+    assert_int_equal(wcount(F, "id-1", "long", INT64_MIN, INT64_MAX), 1);
+    assert_int_equal(wcount(F, "id-1", "short", INT64_MIN, INT64_MAX), 2);
+    check_members(F, "id-1", "short", INT64_MIN, INT64_MAX, 10, "e1 e2");
+    check_members(F, "id-1", "short", INT64_MIN, INT64_MAX, 1, "e1");
+    check_members(F, "id-1", "long", INT64_MIN, INT64_MAX, 10, "e1");
+    /* a window named like a prefix of another is not that window */
+    assert_int_equal(wcount(F, "id-1", "shor", INT64_MIN, INT64_MAX), 0);
+    assert_int_equal(wcount(F, "id-1", "known", INT64_MIN, INT64_MAX), 0);
+    /* an add two hours on prunes the short window only */
+    OK(store_window_add(F->s, "id-1", "short", "e3", T0 + 7200 * SEC, 600 * SEC, ERR));
+    check_members(F, "id-1", "short", INT64_MIN, INT64_MAX, 10, "e3");
+    check_members(F, "id-1", "long", INT64_MIN, INT64_MAX, 10, "e1");
+    OK(store_set_get(F->s, "id-1", "known", "192.0.2.1", &found, &ts, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(ts, T0);
+    /* a set's add two days on prunes the long window only when it is its own */
+    OK(store_set_add(F->s, "id-1", "known", "192.0.2.2", T0 + 2 * DAY, 90 * DAY, ERR));
+    check_members(F, "id-1", "long", INT64_MIN, INT64_MAX, 10, "e1");
+    OK(store_window_add(F->s, "id-1", "long", "e4", T0 + 2 * DAY, DAY, ERR));
+    check_members(F, "id-1", "long", INT64_MIN, INT64_MAX, 10, "e4");
+    OK(store_set_first(F->s, "id-1", "known", "192.0.2.1", &found, &ts, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(ts, T0);
+    /* a shared window's latest time is its own, not the key's: "s" at T0
+     * keeps T0 - 500 although the other windows hold later times */
+    OK(store_window_add_shared(F->s, "id-1", "s", "a", T0, 1000, ERR));
+    OK(store_window_add_shared(F->s, "id-1", "s", "b", T0 - 500, 1000, ERR));
+    check_members(F, "id-1", "s", INT64_MIN, INT64_MAX, 10, "b a");
+    OK(store_window_add_shared(F->s, "id-1", "s", "c", T0 - 1500, 1000, ERR));
+    check_members(F, "id-1", "s", INT64_MIN, INT64_MAX, 10, "b a");
+    /* a name holding the separator is refused */
+    assert_int_equal(store_window_add(F->s, "id-1",
+                                      "a\x1f"
+                                      "b",
+                                      "e", T0, DAY, ERR),
+                     -1);
+    assert_non_null(strstr(F->err, "0x1f"));
 }
 
 /* The requests of a scope are pruned by event time from the newest one,
@@ -1073,23 +1074,39 @@ static void test_redis_keys(void **state)
     req.name[1] = ts;
     req.value[1] = tsv;
     req.nfields = 2;
+    /* a request: a member of the scope's sorted set, scored with its time;
+     * '%' and 0x1f of its id escaped */
+    req.ts_us = T0 + 5;
     OK(store_request_put(F->s, "id-1", "login", "req-1", &req, DAY, ERR));
-    assert_type("t:{id-1}:q:login", "hash");
-    assert_hfield("t:{id-1}:q:login", "req-1",
-                  "0 4:ev-1 2:ip 9:192.0.2.1 2:ts 20:2026-11-24T10:00:00Z");
+    rep = raw("ZSCORE t:{id-1}:z %s",
+              "qlogin\x1freq-1\x1f 4:ev-1 2:ip 9:192.0.2.1 2:ts 20:2026-11-24T10:00:00Z");
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    assert_string_equal(rep->str, "1795514400000005");
+    freeReplyObject(rep);
+    OK(store_request_put(F->s, "id-1", "login",
+                         "r%1\x1f"
+                         "2",
+                         &req, DAY, ERR));
+    rep = raw("ZSCORE t:{id-1}:z %s",
+              "qlogin\x1fr%251%1F2\x1f 4:ev-1 2:ip 9:192.0.2.1 2:ts 20:2026-11-24T10:00:00Z");
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    freeReplyObject(rep);
+    req.ts_us = 0;
     /* a malformed record (written by hand) is as if absent, and pruned by
-     * the next put */
-    freeReplyObject(raw("HSET t:{id-m}:q:login bad %s", "12x 3:ev"));
-    freeReplyObject(raw("HSET t:{id-m}:q:login cut %s", "5 99:ev-1"));
+     * the next put a keep later */
+    freeReplyObject(raw("ZADD t:{id-m}:z %lld %s", (long long)T0,
+                        "qlogin\x1f"
+                        "bad\x1f"
+                        "12x 3:ev"));
+    freeReplyObject(raw("ZADD t:{id-m}:z %lld %s", (long long)T0,
+                        "qlogin\x1f"
+                        "cut\x1f 99:ev-1"));
     assert_int_equal(req_has(F, "id-m", "bad"), 0);
     assert_int_equal(req_has(F, "id-m", "cut"), 0);
-    req_put(F, "id-m", "good", T0, DAY);
+    req_put(F, "id-m", "good", T0 + 2 * DAY, DAY);
     assert_int_equal(req_has(F, "id-m", "good"), 1);
-    rep = raw("HLEN t:{id-m}:q:login");
-    assert_int_equal(rep->integer, 1); /* "bad" has no time, "cut" one far below the line */
-    freeReplyObject(rep);
-    rep = raw("HEXISTS t:{id-m}:q:login bad");
-    assert_int_equal(rep->integer, 0);
+    rep = raw("ZCARD t:{id-m}:z");
+    assert_int_equal(rep->integer, 1);
     freeReplyObject(rep);
     /* a record (the outbox) has a key of its own */
     OK(store_record_put(F->s, "id-1", "login", "req-1", &req, DAY, ERR));
@@ -1146,8 +1163,8 @@ static void test_redis_ttls(void **state)
     OK(store_window_add(F->s, "id-1", "w2", "e1", T0, 7200 * SEC, ERR));
     assert_true(pttl("t:{id-1}:z") > 93600000 - 10000);
     memset(&req, 0, sizeof req);
-    OK(store_request_put(F->s, "id-1", "login", "r", &req, 3600 * SEC, ERR));
-    assert_true(pttl("t:{id-1}:q:login") > 90000000 - 10000);
+    OK(store_request_put(F->s, "id-4", "login", "r", &req, 3600 * SEC, ERR));
+    assert_true(pttl("t:{id-4}:z") > 90000000 - 10000);
     OK(store_record_put(F->s, "id-1", "login", "r", &req, 3600 * SEC, ERR));
     assert_true(pttl("t:{id-1}:r:login:r") > 90000000 - 10000);
     OK(store_cooldown_set(F->s, "id-1", "R1", T0, "e", 3600 * SEC, ERR));
@@ -1155,6 +1172,27 @@ static void test_redis_ttls(void **state)
     /* a huge keep does not overflow Redis's expiry */
     OK(store_window_add(F->s, "id-1", "w", "e2", T0, INT64_MAX, ERR));
     assert_true(pttl("t:{id-1}:z") > 0);
+}
+
+/* A setting of the server, read for the start-up check of run.c. */
+static void test_redis_setting(void **state)
+{
+    struct fx *F = *state;
+    char v[32];
+    store_t *m = store_mem_new("t:");
+
+    OK(store_redis_setting(F->s, "zset-max-listpack-value", v, sizeof v, ERR));
+    assert_string_equal(v, "64"); /* the suite's server runs with the defaults */
+    freeReplyObject(raw("CONFIG SET zset-max-listpack-value 256"));
+    OK(store_redis_setting(F->s, "zset-max-listpack-value", v, sizeof v, ERR));
+    assert_string_equal(v, "256");
+    freeReplyObject(raw("CONFIG SET zset-max-listpack-value 64"));
+    assert_int_equal(store_redis_setting(F->s, "no-such-setting", v, sizeof v, ERR), -1);
+    assert_non_null(strstr(F->err, "no setting"));
+    /* the connection stays usable */
+    OK(store_window_add(F->s, "id-1", "w", "e1", T0, DAY, ERR));
+    assert_int_equal(store_redis_setting(m, "zset-max-listpack-value", v, sizeof v, ERR), -1);
+    store_free(m);
 }
 
 static void test_redis_auth_db(void **state)
@@ -1390,6 +1428,7 @@ int main(void)
         CONTRACT(setup_redis),
         cmocka_unit_test_setup_teardown(test_redis_keys, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_ttls, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_setting, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_auth_db, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_differential, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_server_gone, setup_redis, teardown),

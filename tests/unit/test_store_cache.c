@@ -323,7 +323,7 @@ static void test_passes(void **state)
     assert_string_equal(res[2], "");
     store_cache_counters(c, &passes, &fetched, &written);
     assert_int_equal(passes, 2);
-    assert_int_equal(fetched, 2); /* the window and the requests */
+    assert_int_equal(fetched, 1); /* the scope's sorted set: the window and the requests */
     assert_int_equal(written, 1);
     /* Whole-value writes only: one pass, nothing fetched. */
     ops[0] = (struct op){.kind = 11, .scope = "a", .member = "ip1", .entry = "r1", .ts = T0};
@@ -333,9 +333,9 @@ static void test_passes(void **state)
     assert_string_equal(res[1], "r-r1|because ip1|a-ip1");
     store_cache_counters(c, &passes, &fetched, &written);
     assert_int_equal(passes, 3);
-    assert_int_equal(fetched, 2);
-    /* A request is added to the identity's one hash of requests, pruned by
-     * the times of the others: the hash is loaded first. */
+    assert_int_equal(fetched, 1);
+    /* A request is added to the scope's sorted set, pruned by the times of
+     * the others: the set is loaded first. */
     ops[0] = (struct op){.kind = 8, .scope = "a", .member = "ip1", .entry = "r1", .ts = T0};
     ops[1] = (struct op){.kind = 9, .scope = "a", .entry = "r1"};
     assert_int_equal(run_batch(c, ops, 2, res), 2);
