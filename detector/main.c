@@ -1,4 +1,4 @@
-/* main.c - the command line: detector run | check | replay | test. */
+/* main.c - the command line: detector run | check | replay | test | migrate. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,7 @@ static void usage(FILE *f)
                "                       [--explain [--format text|json] [--explain-rule ID]... "
                "[--explain-identity ID]...]\n"
                "       detector test [-c FILE] [--rules DIR]\n"
+               "       detector migrate [-c FILE] [--dry-run]\n"
                "       detector config-reference\n"
                "-c defaults to " DEFAULT_CONF ".\n");
 }
@@ -38,7 +39,7 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     const char *conf = DEFAULT_CONF, *rules = NULL;
     char **files = calloc((size_t)argc, sizeof *files);
-    int nfiles = 0, replay_only = 0;
+    int nfiles = 0, replay_only = 0, dry_run = 0;
     /* Replay's options; the filters imply --explain. */
     replay_opts_t ro = {0};
     ro.rules = calloc((size_t)argc, sizeof *ro.rules);
@@ -50,6 +51,8 @@ int main(int argc, char **argv)
             conf = argv[++i];
         else if (strcmp(a, "--rules") == 0 && i + 1 < argc)
             rules = argv[++i];
+        else if (strcmp(a, "--dry-run") == 0 && strcmp(cmd, "migrate") == 0)
+            dry_run = 1;
         else if (strcmp(a, "--explain") == 0)
             ro.explain = replay_only = 1;
         else if (strcmp(a, "--format") == 0 && i + 1 < argc) {
@@ -101,6 +104,8 @@ int main(int argc, char **argv)
         rc = 0;
     } else if (strcmp(cmd, "test") == 0 && nfiles == 0) {
         rc = cmd_test(conf, rules);
+    } else if (strcmp(cmd, "migrate") == 0 && nfiles == 0 && !rules) {
+        rc = cmd_migrate(conf, dry_run);
     } else {
         usage(stderr);
         rc = 2;

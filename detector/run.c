@@ -1223,6 +1223,31 @@ static void check_redis_settings(store_t *st)
                   v, ZSET_LISTPACK_VALUE_MIN);
 }
 
+/* A store whose marker says an older layout of the keys holds state this
+ * version would not read (known devices forgotten, every one "new"): the
+ * daemon does not start on it. -1 then; 0 otherwise, also when the marker
+ * cannot be read now (the guard reads it again). */
+static int check_state_layout(store_t *st)
+{
+    char err[256];
+    int found = 0, layout = 0;
+    if (store_marker_layout(st, &found, &layout, err, sizeof err) < 0) {
+        log_warnx("redis: cannot read the state marker's layout: %s", err);
+        return 0;
+    }
+    if (!found || layout == STORE_LAYOUT) return 0;
+    if (layout > STORE_LAYOUT)
+        log_errorx("redis holds state of layout %d, written by a later version; this version "
+                   "reads layout %d",
+                   layout, STORE_LAYOUT);
+    else
+        log_errorx("redis holds state of layout %d, written by an earlier version; this version "
+                   "reads layout %d: stop every daemon and run `detector migrate` (README, "
+                   "Operations)",
+                   layout, STORE_LAYOUT);
+    return -1;
+}
+
 int cmd_run(const char *conf_path)
 {
     daemon_t d;
@@ -1279,6 +1304,7 @@ int cmd_run(const char *conf_path)
         goto out;
     }
     check_redis_settings(d.st);
+    if (check_state_layout(d.st) < 0) goto out;
     d.state.redis_ok = 1;
     d.redis_checked_ms = mono_ms();
     d.guard.pause_on_loss = strcmp(d.cfg.redis_on_state_loss, "pause") == 0;

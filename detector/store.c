@@ -1215,6 +1215,7 @@ int store_flush(store_t *s, char *err, size_t errlen)
 struct marker_fields {
     int found;
     char since[40];
+    char layout[16];
 };
 
 static int marker_field(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
@@ -1224,6 +1225,31 @@ static int marker_field(void *arg, const char *name, size_t nlen, const char *va
     m->found = 1;
     if (nlen == 5 && memcmp(name, "since", 5) == 0)
         copy_field(m->since, sizeof m->since, value, vlen);
+    else if (nlen == 6 && memcmp(name, "layout", 6) == 0)
+        copy_field(m->layout, sizeof m->layout, value, vlen);
+    return 0;
+}
+
+int store_marker_layout(store_t *s, int *found, int *layout, char *err, size_t errlen)
+{
+    struct marker_fields m = {0};
+    struct keybuf kb;
+    int64_t v;
+    int rc;
+
+    if (s == NULL || found == NULL || layout == NULL) return missing("marker_layout", err, errlen);
+    *found = 0;
+    *layout = 0;
+    if (key_build(&kb, s, err, errlen, MARKER_SCOPE, "marker", (const char *)NULL) < 0) return -1;
+    rc = s->ops->hgetall(s, kb.key, marker_field, &m, err, errlen);
+    key_done(&kb);
+    if (rc < 0) return -1;
+    *found = m.found;
+    if (m.found)
+        *layout = m.layout[0] == '\0' ? 1
+                  : store_parse_i64(m.layout, strlen(m.layout), &v) == 0 && v > 0 && v < 1000
+                      ? (int)v
+                      : 0;
     return 0;
 }
 
@@ -1246,19 +1272,22 @@ int store_marker_get(store_t *s, int *found, char *since, size_t sincelen, char 
 
 int store_marker_set(store_t *s, int64_t since_us, const char *by, char *err, size_t errlen)
 {
-    struct store_field f[2];
-    char since[40];
+    struct store_field f[3];
+    char since[40], layout[16];
     struct keybuf kb;
     int rc;
 
     if (s == NULL) return missing("marker_set", err, errlen);
     store_time_format(since_us, since, sizeof since);
+    snprintf(layout, sizeof layout, "%d", STORE_LAYOUT);
     f[0].name = "since";
     f[0].value = since;
     f[1].name = "by";
     f[1].value = by != NULL ? by : "";
+    f[2].name = "layout";
+    f[2].value = layout;
     if (key_build(&kb, s, err, errlen, MARKER_SCOPE, "marker", (const char *)NULL) < 0) return -1;
-    rc = s->ops->hreplace(s, kb.key, f, 2, 0, 0, err, errlen);
+    rc = s->ops->hreplace(s, kb.key, f, 3, 0, 0, err, errlen);
     key_done(&kb);
     if (rc == 0) rc = s->ops->flush(s, err, errlen);
     return rc;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,11 @@ struct store_redis {
     char lasterr[160];                              /* why */
     int deferred;                                   /* replies of writes sent and not read yet */
     char sha_zadd[41], sha_zaddp[41], sha_push[41]; /* the scripts, loaded at connect */
+    /* ZADD_PREFIX adds to one key in a row, sent as one script call
+     * (zaddp_script takes many): argv[0..argc), copies; argc 0 when none. */
+    const char **pend;
+    size_t *pendlen;
+    size_t pendc, pendcap;
 };
 
 /* LPUSH unless the same entry is in the list already, then cap it. */
@@ -54,41 +60,52 @@ static const char zadd_script[] =
     "else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1], ARGV[2]) end "
     "redis.call('PEXPIRE', KEYS[1], ARGV[5]) return 0";
 
-/* ZADD_PREFIX (store_impl.h): KEYS[1]; ARGV: score, member, NX|GT,
- * min_score ('' when none), ttl_ms, the member's prefix, '1' for
- * ZADD_FROM_MAX, the prefix ZADD_REPLACE removes ('' when none). Only
- * members of the prefix are pruned or give the greatest score, and the TTL
- * only grows: other windows, sets and requests share the key. */
+/* ZADD_PREFIX (store_impl.h), for one or more adds to KEYS[1] in order;
+ * ARGV, 8 per add: score, member, NX|GT, min_score ('' when none), ttl_ms,
+ * the member's prefix, '1' for ZADD_FROM_MAX, the prefix ZADD_REPLACE
+ * removes ('' when none). Only members of the prefix are pruned or give
+ * the greatest score, and the TTL only grows: other windows, sets and
+ * requests share the key. One call for the adds of a row (a known set's
+ * latest and first time, an event's window and request): a script call
+ * costs Redis more than the commands it runs. */
 static const char zaddp_script[] =
-    "local k, s, p = KEYS[1], tonumber(ARGV[1]), ARGV[6] "
-    "local function has(m, q) return string.sub(m, 1, #q) == q end "
-    "local line, add = ARGV[4], true "
-    "if line ~= '' and ARGV[7] == '1' then "
-    "  local top = s "
-    "  local all = redis.call('ZREVRANGE', k, 0, -1, 'WITHSCORES') "
-    "  for i = 1, #all, 2 do "
-    "    if has(all[i], p) then "
-    "      if tonumber(all[i + 1]) > top then top = tonumber(all[i + 1]) end "
-    "      break "
+    "local k, ttl = KEYS[1], 0 "
+    "local function has(m, q) return string.find(m, q, 1, true) == 1 end "
+    "for b = 0, #ARGV - 8, 8 do "
+    "  local s, p, line, add = tonumber(ARGV[b + 1]), ARGV[b + 6], ARGV[b + 4], true "
+    "  if line ~= '' and ARGV[b + 7] == '1' then "
+    "    local top, at, hit = s, 0, false "
+    "    repeat "
+    "      local c = redis.call('ZREVRANGE', k, at, at + 7, 'WITHSCORES') "
+    "      for i = 1, #c, 2 do "
+    "        if has(c[i], p) then "
+    "          if tonumber(c[i + 1]) > top then top = tonumber(c[i + 1]) end "
+    "          hit = true "
+    "          break "
+    "        end "
+    "      end "
+    "      at = at + 8 "
+    "    until hit or #c < 16 "
+    "    local floor = top - (s - tonumber(line)) "
+    "    line = string.format('%.0f', floor) "
+    "    add = s >= floor "
+    "  end "
+    "  if add then "
+    "    if ARGV[b + 8] ~= '' then "
+    "      local all = redis.call('ZRANGE', k, 0, -1) "
+    "      for i = 1, #all do "
+    "        if has(all[i], ARGV[b + 8]) then redis.call('ZREM', k, all[i]) end "
+    "      end "
     "    end "
+    "    redis.call('ZADD', k, ARGV[b + 3], ARGV[b + 1], ARGV[b + 2]) "
     "  end "
-    "  local floor = top - (s - tonumber(line)) "
-    "  line = string.format('%.0f', floor) "
-    "  add = s >= floor "
-    "end "
-    "if add then "
-    "  if ARGV[8] ~= '' then "
-    "    local all = redis.call('ZRANGE', k, 0, -1) "
-    "    for i = 1, #all do if has(all[i], ARGV[8]) then redis.call('ZREM', k, all[i]) end end "
+    "  if line ~= '' then "
+    "    local old = redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. line) "
+    "    for i = 1, #old do if has(old[i], p) then redis.call('ZREM', k, old[i]) end end "
     "  end "
-    "  redis.call('ZADD', k, ARGV[3], ARGV[1], ARGV[2]) "
+    "  if tonumber(ARGV[b + 5]) > ttl then ttl = tonumber(ARGV[b + 5]) end "
     "end "
-    "if line ~= '' then "
-    "  local old = redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. line) "
-    "  for i = 1, #old do if has(old[i], p) then redis.call('ZREM', k, old[i]) end end "
-    "end "
-    "local ttl = tonumber(ARGV[5]) "
-    "if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ARGV[5]) end "
+    "if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end "
     "return 0";
 
 static const char push_script[] =
@@ -118,9 +135,56 @@ static int io_fail(struct store_redis *r, char *err, size_t errlen)
     return -1;
 }
 
+static void pend_clear(struct store_redis *r)
+{
+    for (size_t i = 0; i < r->pendc; i++)
+        free((void *)(uintptr_t)r->pend[i]);
+    r->pendc = 0;
+}
+
+/* Sends the pending script call (see zaddp_script): a write. */
+static int pend_send(struct store_redis *r, char *err, size_t errlen)
+{
+    int rc = 0;
+
+    if (r->pendc == 0) return 0;
+    if (redisAppendCommandArgv(r->c, (int)r->pendc, r->pend, r->pendlen) != REDIS_OK)
+        rc = io_fail(r, err, errlen);
+    else
+        r->deferred++;
+    pend_clear(r);
+    return rc;
+}
+
+/* Appends an argument to the pending call; -1 when out of memory. */
+static int pend_add(struct store_redis *r, const char *v, size_t len)
+{
+    if (r->pendc == r->pendcap) {
+        size_t cap = r->pendcap ? r->pendcap * 2 : 64;
+        const char **nv = realloc(r->pend, cap * sizeof *nv);
+        size_t *nl = nv != NULL ? realloc(r->pendlen, cap * sizeof *nl) : NULL;
+
+        if (nv != NULL) r->pend = nv;
+        if (nl == NULL) return -1;
+        r->pendlen = nl;
+        r->pendcap = cap;
+    }
+    char *copy = malloc(len + 1);
+
+    if (copy == NULL) return -1;
+    memcpy(copy, v, len);
+    copy[len] = '\0';
+    r->pend[r->pendc] = copy;
+    r->pendlen[r->pendc++] = len;
+    return 0;
+}
+
+/* The connection is usable; every call but a prefixed add starts here, so
+ * the pending script call goes first and the order of writes is kept. */
 static int ready(struct store_redis *r, char *err, size_t errlen)
 {
-    if (r->c != NULL && !r->broken) return 0;
+    if (r->c != NULL && !r->broken) return pend_send(r, err, errlen);
+    pend_clear(r);
     store_err(err, errlen, "redis: connection unusable until reconnect (%s)", r->lasterr);
     return -1;
 }
@@ -329,33 +393,35 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
         const char *rsep =
             sep != NULL && (flags & ZADD_REPLACE) ? strchr(sep + 1, STORE_SEP) : NULL;
         char sc[24], line[24], ttl[24];
-        const char *argv[12] = {"EVALSHA",
-                                r->sha_zaddp,
-                                "1",
-                                key,
-                                sc,
-                                member,
-                                how,
-                                line,
-                                ttl,
-                                member,
-                                (flags & ZADD_FROM_MAX) ? "1" : "0",
-                                member};
-        size_t lens[12] = {7,
-                           40,
-                           1,
-                           klen,
-                           fmt_i64(sc, score),
-                           strlen(member),
-                           2,
-                           0,
-                           fmt_i64(ttl, ttl_ms),
-                           sep != NULL ? (size_t)(sep - member) + 1 : 0,
-                           1,
-                           rsep != NULL ? (size_t)(rsep - member) + 1 : 0};
+        const char *argv[8] = {
+            sc, member, how, line, ttl, member, (flags & ZADD_FROM_MAX) ? "1" : "0", member};
+        size_t lens[8] = {fmt_i64(sc, score),
+                          strlen(member),
+                          2,
+                          0,
+                          fmt_i64(ttl, ttl_ms),
+                          sep != NULL ? (size_t)(sep - member) + 1 : 0,
+                          1,
+                          rsep != NULL ? (size_t)(rsep - member) + 1 : 0};
 
-        if (min_score != INT64_MIN) lens[7] = fmt_i64(line, min_score);
-        return write_argv(r, err, errlen, 12, argv, lens);
+        if (min_score != INT64_MIN) lens[3] = fmt_i64(line, min_score);
+        /* Another key than the pending call's: that call goes first. */
+        if (r->pendc > 0 && (r->pendlen[3] != klen || memcmp(r->pend[3], key, klen) != 0) &&
+            ready(r, err, errlen) < 0)
+            return -1;
+        if (r->pendc == 0) {
+            if (ready(r, err, errlen) < 0) return -1;
+            if (pend_add(r, "EVALSHA", 7) < 0 || pend_add(r, r->sha_zaddp, 40) < 0 ||
+                pend_add(r, "1", 1) < 0 || pend_add(r, key, klen) < 0)
+                goto oom;
+        }
+        for (int i = 0; i < 8; i++)
+            if (pend_add(r, argv[i], lens[i]) < 0) goto oom;
+        return 0;
+    oom:
+        pend_clear(r);
+        store_err(err, errlen, "store: out of memory");
+        return -1;
     }
     /* Pruning from the greatest score needs that score first: a script.
      * Otherwise three plain commands, cheaper for Redis than a script; no
@@ -801,6 +867,7 @@ static int redis_connect(struct store_redis *r, char *err, size_t errlen)
     r->c = c;
     r->broken = 0;
     r->deferred = 0;
+    pend_clear(r); /* a batch cut by the failure is decided again */
     if (r->password != NULL && r->password[0] != '\0') {
         rep = r->user != NULL
                   ? command(r, err, errlen, "AUTH %b %b", r->user, strlen(r->user), r->password,
@@ -851,6 +918,9 @@ static void redis_destroy(store_t *s)
     struct store_redis *r = (struct store_redis *)s;
 
     if (r->c != NULL) redisFree(r->c);
+    pend_clear(r);
+    free(r->pend);
+    free(r->pendlen);
     free(r->host);
     free(r->password);
     free(r->user);
@@ -929,5 +999,155 @@ int store_redis_setting(store_t *s, const char *name, char *buf, size_t buflen, 
     }
     copy_out(buf, buflen, rep->element[1]->str, rep->element[1]->len);
     freeReplyObject(rep);
+    return 0;
+}
+
+/* Layout 1 -> 2 (store.h): the members of one key of a window ('w'), a
+ * known set ('s') or the requests ('q') of a name, moved into the scope's
+ * sorted set as store.c writes them. KEYS[1] the old key, KEYS[2]
+ * P{SCOPE}:z; ARGV: the kind, the name. Returns the members moved. */
+static const char migrate_script[] =
+    "local old, new, kind, name = KEYS[1], KEYS[2], ARGV[1], ARGV[2] "
+    "local sep, n = '\\31', 0 "
+    "local function esc(c) return string.format('%%%02X', string.byte(c)) end "
+    "if kind == 'q' then "
+    "  if redis.call('TYPE', old).ok ~= 'hash' then return -1 end "
+    "  local h = redis.call('HGETALL', old) "
+    "  for i = 1, #h, 2 do "
+    "    local ts, rest = string.match(h[i + 1], '^(%-?%d+)( .*)$') "
+    "    if ts then "
+    "      local id = string.gsub(h[i], '[%%\\31]', esc) "
+    "      redis.call('ZADD', new, ts, 'q' .. name .. sep .. id .. sep .. rest) "
+    "      n = n + 1 "
+    "    end "
+    "  end "
+    "else "
+    "  if redis.call('TYPE', old).ok ~= 'zset' then return -1 end "
+    "  local z = redis.call('ZRANGE', old, 0, -1, 'WITHSCORES') "
+    "  for i = 1, #z, 2 do "
+    "    local m = nil "
+    "    if kind == 'w' then m = 'w' .. name .. sep .. z[i] "
+    "    else "
+    "      local tag, v = string.match(z[i], '^([lf]):(.*)$') "
+    "      if tag then m = tag .. name .. sep .. v end "
+    "    end "
+    "    if m then redis.call('ZADD', new, z[i + 1], m) n = n + 1 end "
+    "  end "
+    "end "
+    "local ttl = redis.call('PTTL', old) "
+    "if ttl > 0 and redis.call('PTTL', new) < ttl then redis.call('PEXPIRE', new, ttl) end "
+    "redis.call('DEL', old) "
+    "return n";
+
+/* The parts of a key of layout 1 of the prefix: the length of
+ * "PREFIX{SCOPE}", the kind ('w', 's' or 'q') and where the name starts;
+ * 0 when key is not one. */
+static size_t layout1_key(const char *key, size_t len, const char *prefix, size_t plen, char *kind,
+                          size_t *name)
+{
+    const char *close;
+
+    if (len < plen + 2 || memcmp(key, prefix, plen) != 0 || key[plen] != '{') return 0;
+    close = memchr(key + plen, '}', len - plen);
+    if (close == NULL) return 0;
+    size_t at = (size_t)(close - key) + 1; /* after the tag */
+    if (len < at + 4 || key[at] != ':' || key[at + 2] != ':') return 0;
+    if (key[at + 1] != 'w' && key[at + 1] != 's' && key[at + 1] != 'q') return 0;
+    if (memchr(key + at + 3, STORE_SEP, len - at - 3) != NULL) return 0;
+    *kind = key[at + 1];
+    *name = at + 3;
+    return at;
+}
+
+int store_redis_migrate(store_t *s, int dry_run, unsigned long *keys, unsigned long *members,
+                        char *err, size_t errlen)
+{
+    struct store_redis *r = (struct store_redis *)s;
+    char cursor[32] = "0", pattern[256], *w = pattern;
+    const char *prefix = s != NULL ? s->prefix : NULL;
+    size_t plen;
+
+    *keys = *members = 0;
+    if (s == NULL || s->ops != &redis_ops) {
+        store_err(err, errlen, "store: not a Redis store");
+        return -1;
+    }
+    plen = s->prefix_len;
+    if (2 * plen + 2 > sizeof pattern) {
+        store_err(err, errlen, "store: prefix too long");
+        return -1;
+    }
+    for (size_t i = 0; i < plen; i++) { /* the prefix, glob characters escaped */
+        if (strchr("*?[]\\", prefix[i]) != NULL) *w++ = '\\';
+        *w++ = prefix[i];
+    }
+    *w++ = '*';
+    *w = '\0';
+    do {
+        redisReply *rep = command(r, err, errlen, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+
+        if (rep == NULL) return -1;
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+            rep->element[0]->type != REDIS_REPLY_STRING ||
+            rep->element[1]->type != REDIS_REPLY_ARRAY)
+            return unexpected(rep, err, errlen);
+        copy_out(cursor, sizeof cursor, rep->element[0]->str, rep->element[0]->len);
+        for (size_t i = 0; i < rep->element[1]->elements; i++) {
+            const redisReply *k = rep->element[1]->element[i];
+            size_t name, at;
+            char kind, *nkey;
+            redisReply *m;
+
+            if (k->type != REDIS_REPLY_STRING ||
+                (at = layout1_key(k->str, k->len, prefix, plen, &kind, &name)) == 0)
+                continue;
+            if (dry_run) {
+                m = command(r, err, errlen, kind == 'q' ? "HLEN %b" : "ZCARD %b", k->str, k->len);
+            } else {
+                if ((nkey = malloc(at + 3)) == NULL) {
+                    freeReplyObject(rep);
+                    store_err(err, errlen, "store: out of memory");
+                    return -1;
+                }
+                memcpy(nkey, k->str, at);
+                memcpy(nkey + at, ":z", 3);
+                m = command(r, err, errlen, "EVAL %s 2 %b %s %b %b", migrate_script, k->str, k->len,
+                            nkey, &kind, (size_t)1, k->str + name, k->len - name);
+                free(nkey);
+            }
+            if (m == NULL) {
+                freeReplyObject(rep);
+                return -1;
+            }
+            if (m->type == REDIS_REPLY_INTEGER && m->integer >= 0) {
+                (*keys)++;
+                *members += (unsigned long)m->integer;
+            }
+            freeReplyObject(m);
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    if (dry_run) return 0;
+    /* The marker says the layout (and is written when absent). */
+    char mkey[512], since[40], layout[16];
+    struct timeval tv;
+    if (store_key(s, mkey, sizeof mkey, "detector", "marker") < 0) {
+        store_err(err, errlen, "store: prefix too long");
+        return -1;
+    }
+    gettimeofday(&tv, NULL);
+    store_time_format((int64_t)tv.tv_sec * 1000000 + tv.tv_usec, since, sizeof since);
+    snprintf(layout, sizeof layout, "%d", STORE_LAYOUT);
+    redisReply *m = command(r, err, errlen, "HSETNX %s since %s", mkey, since);
+    if (m != NULL) {
+        freeReplyObject(m);
+        m = command(r, err, errlen, "HSETNX %s by %s", mkey, "detector migrate");
+    }
+    if (m != NULL) {
+        freeReplyObject(m);
+        m = command(r, err, errlen, "HSET %s layout %s", mkey, layout);
+    }
+    if (m == NULL) return -1;
+    freeReplyObject(m);
     return 0;
 }

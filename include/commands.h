@@ -19,5 +19,6 @@ int cmd_check(const char *conf_path, const char *rules_dir);
 int cmd_replay(const char *conf_path, const char *rules_dir, char **files, int nfiles);
 int cmd_run(const char *conf_path);
 int cmd_test(const char *conf_path, const char *rules_dir);
+int cmd_migrate(const char *conf_path, int dry_run);
 
 #endif

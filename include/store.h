@@ -64,6 +64,14 @@ void store_free(store_t *s);
  * SELECT set again). The memory store returns 0. */
 int store_reconnect(store_t *s, char *err, size_t errlen);
 
+/* Redis only: moves the state of layout 1 into STORE_LAYOUT (every key of
+ * the prefix "P{SCOPE}:w:NAME", ":s:NAME" and ":q:NAME" becomes members of
+ * "P{SCOPE}:z", one script per key, the longest TTL kept), then sets the
+ * marker's layout. With dry_run, only counts. *keys and *members count
+ * what was (or would be) moved. Run with every daemon stopped. */
+int store_redis_migrate(store_t *s, int dry_run, unsigned long *keys, unsigned long *members,
+                        char *err, size_t errlen);
+
 /* Redis only: the server's setting name (CONFIG GET) into buf. 0, or -1
  * with err when it cannot be read (not Redis, CONFIG not allowed, no such
  * setting). */
@@ -229,7 +237,18 @@ int store_activity_get(store_t *s, const char *scope, size_t max, char ***entrie
 /* *found 0/1; since (when found) receives the RFC 3339 time the state began. */
 int store_marker_get(store_t *s, int *found, char *since, size_t sincelen, char *err,
                      size_t errlen);
-/* Writes the marker (since_us, by: who wrote it) and waits for it. */
+/* The layout of the keys this version writes: an identity's windows, known
+ * sets and requests in one sorted set "P{ID}:z". The marker carries it
+ * (field "layout"); a marker without one was written by a version whose
+ * windows, sets and requests had keys of their own (layout 1), which this
+ * version does not read: `detector migrate` moves them
+ * (store_redis_migrate). */
+#define STORE_LAYOUT 2
+/* *found 0/1; *layout the marker's layout (1 when it has none, 0 when it
+ * cannot be read). */
+int store_marker_layout(store_t *s, int *found, int *layout, char *err, size_t errlen);
+/* Writes the marker (since_us, by: who wrote it, layout STORE_LAYOUT) and
+ * waits for it. */
 int store_marker_set(store_t *s, int64_t since_us, const char *by, char *err, size_t errlen);
 
 /* --- Processed offsets: "P{detector}:offset:GROUP:TOPIC:PARTITION" -------

@@ -63,7 +63,7 @@ check "pause: no state is written while paused" test "$(rcli dbsize)" -eq 0
 check "pause: the loss is counted" test "$(stat_of pause state_lost)" = 1
 check "pause: the daemon is alive" kill -0 "$DETECTOR_PID"
 # An operator accepts the loss by writing the marker (README, Operations).
-rcli hset 'sad:{detector}:marker' since "$since" by operator >/dev/null
+rcli hset 'sad:{detector}:marker' since "$since" by operator layout 2 >/dev/null
 check "pause: consumption resumes once the marker is back, skipping nothing" wait_processed pause 900
 check "pause: the resume is logged" grep -q "state marker is back" "$WORK/pause.log"
 stop_detector TERM
