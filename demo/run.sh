@@ -12,7 +12,7 @@ say() { printf '%s\n' "$*"; }
 bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 
 bold "1. Servers on loopback"
-start_redis
+start_redis --zset-max-listpack-value 256 --hash-max-listpack-value 256 # README: Redis settings
 start_kafka 1
 say "   redis-server  127.0.0.1:$REDIS_PORT (pid $REDIS_PID)"
 say "   Kafka (librdkafka mock cluster, 3 brokers)  $BOOTSTRAP (pid $KAFKA_PID)"

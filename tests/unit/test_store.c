@@ -441,7 +441,15 @@ static void test_marker(void **state)
     OK(store_marker_get(F->s, &found, since, sizeof since, ERR));
     assert_int_equal(found, 1);
     assert_string_equal(since, "2026-11-24T10:00:00Z");
+    int layout = 0;
+    OK(store_marker_layout(F->s, &found, &layout, ERR));
+    assert_int_equal(found, 1);
+    assert_int_equal(layout, STORE_LAYOUT);
     if (F->redis) {
+        assert_hfield("t:{detector}:marker", "layout", "2");
+        freeReplyObject(raw("HDEL t:{detector}:marker layout")); /* an earlier version's */
+        OK(store_marker_layout(F->s, &found, &layout, ERR));
+        assert_int_equal(layout, 1);
         assert_hfield("t:{detector}:marker", "by", "host-1");
         assert_int_equal(pttl("t:{detector}:marker"), -1); /* never expires */
     }
