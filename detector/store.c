@@ -463,12 +463,14 @@ static int dkey_build(struct keybuf *kb, store_t *s, const char *scope, const ch
 int store_window_add(store_t *s, const char *scope, const char *name, const char *member,
                      int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
 {
-    return zadd_in(s, 'w', scope, name, member, ts_us, keep_us, 0, err, errlen);
+    return zadd_in(s, 'w', scope, name, member, ts_us, keep_us, ZADD_FIXED, err, errlen);
 }
 
 int store_window_add_shared(store_t *s, const char *scope, const char *name, const char *member,
                             int64_t ts_us, int64_t keep_us, char *err, size_t errlen)
 {
+    /* not ZADD_FIXED: daemons of other partitions add to it at the same
+     * time, and only the script's line is the same whatever their order */
     return zadd_in(s, 'w', scope, name, member, ts_us, keep_us, ZADD_FROM_MAX, err, errlen);
 }
 
@@ -967,7 +969,8 @@ int store_request_put(store_t *s, const char *scope, const char *name, const cha
         return -1;
     }
     /* Pruned from the newest request of the name, the same id replaced. */
-    rc = s->ops->zadd(s, kb.key, m, req->ts_us, ZADD_PREFIX | ZADD_FROM_MAX | ZADD_REPLACE,
+    rc = s->ops->zadd(s, kb.key, m, req->ts_us,
+                      ZADD_PREFIX | ZADD_FROM_MAX | ZADD_REPLACE | ZADD_FIXED,
                       min_score(req->ts_us, keep_us), gc_ttl_ms(keep_us), err, errlen);
     key_done(&kb);
     free(m);

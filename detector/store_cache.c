@@ -40,7 +40,7 @@ struct ckey {
     char key[];
 };
 
-enum { OP_ZADD = 1, OP_HREPLACE, OP_SET, OP_DEL, OP_PUSH };
+enum { OP_ZADD = 1, OP_ZREM, OP_HREPLACE, OP_SET, OP_DEL, OP_PUSH };
 
 /* One write of the pass, with copies of its arguments. */
 struct wop {
@@ -49,7 +49,7 @@ struct wop {
     char *key, *str;
     int64_t score, min_score, ttl_ms, expire_at_ms;
     size_t cap;
-    struct store_field *f;
+    struct store_field *f; /* OP_HREPLACE: the fields; OP_ZREM: the members (names) */
     size_t nf;
 };
 
@@ -200,22 +200,132 @@ static int wop_fields(struct wop *w, const struct store_field *f, size_t nf)
 
 /* --- Primitives ---------------------------------------------------------- */
 
+/* An add to a scope's sorted set (ZADD_PREFIX), where this pass sees the
+ * key whole (it was loaded): what the add would prune (and, for
+ * ZADD_REPLACE, remove) is known here. When there is nothing, or only
+ * members whose score never changes (ZADD_FIXED: event ids, requests), the
+ * backing store is told to add without pruning (ZADD_NOPRUNE: plain
+ * commands in Redis instead of a script), and the removal becomes an
+ * OP_ZREM of those members after the add: the result of the add, remove
+ * and prune of one script. *below (*n members, caller frees) are the
+ * members to remove; *add 0 when the member is not added (ZADD_FROM_MAX).
+ * 0, or -1 when out of memory. */
+static int plain_add(struct store_cache *c, const char *key, const char *member, int64_t score,
+                     int *flags, int64_t min_score, char ***below, size_t *n, int *add)
+{
+    const char *sep = strchr(member, STORE_SEP);
+    char **all = NULL;
+    size_t plen, rlen = 0, nall = 0, k = 0;
+    int64_t top = score, line = min_score, s;
+    char *prefix;
+    int found;
+
+    *below = NULL;
+    *n = 0;
+    *add = 1;
+    if (!(*flags & ZADD_PREFIX) || min_score == INT64_MIN || sep == NULL) return 0;
+    if ((*flags & (ZADD_FROM_MAX | ZADD_REPLACE)) && !(*flags & ZADD_FIXED)) return 0;
+    plen = (size_t)(sep - member) + 1;
+    if (*flags & ZADD_REPLACE) {
+        const char *r = strchr(sep + 1, STORE_SEP);
+        if (r != NULL) rlen = (size_t)(r - member) + 1;
+    }
+    if ((prefix = malloc(plen + 1)) == NULL) return -1;
+    memcpy(prefix, member, plen);
+    prefix[plen] = '\0';
+    /* the prefix's members, oldest first (scores are event times, above
+     * INT64_MIN) */
+    int rc = c->mem->ops->zrange(c->mem, key, prefix, INT64_MIN, INT64_MAX, (size_t)-1, &all, &nall,
+                                 NULL, 0);
+    free(prefix);
+    if (rc < 0) return -1;
+    if ((*flags & ZADD_FROM_MAX) && nall > 0) {
+        if (c->mem->ops->zscore(c->mem, key, all[nall - 1], &found, &s, NULL, 0) < 0) goto oom;
+        if (found && s > top) top = s;
+        line = top - (score - min_score);
+        *add = score >= line;
+    }
+    for (size_t i = 0; i < nall; i++) {
+        int gone = 0;
+        if (c->mem->ops->zscore(c->mem, key, all[i], &found, &s, NULL, 0) < 0) goto oom;
+        if (found && s < line) gone = 1;
+        if (*add && rlen > 0 && strncmp(all[i], member, rlen) == 0 && strcmp(all[i], member) != 0)
+            gone = 1;
+        if (gone)
+            all[k++] = all[i];
+        else
+            free(all[i]);
+    }
+    *below = all;
+    *n = k;
+    if (k == 0 && all != NULL) {
+        free(all);
+        *below = NULL;
+    }
+    if (k == 0 || (*flags & ZADD_FIXED)) *flags |= ZADD_NOPRUNE;
+    return 0;
+oom:
+    for (size_t i = 0; i < nall; i++)
+        free(all[i]);
+    free(all);
+    return -1;
+}
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 static int cache_zadd(store_t *s, const char *key, const char *member, int64_t score, int flags,
                       int64_t min_score, int64_t ttl_ms, char *err, size_t errlen)
 {
     struct store_cache *c = (struct store_cache *)s;
     int u = usable(c, key, STORE_T_ZSET, 0);
+    char **below;
+    size_t n;
     struct wop *w;
+    int add;
 
     if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
-    if (c->mem->ops->zadd(c->mem, key, member, score, flags, min_score, ttl_ms, err, errlen) < 0)
+    if (plain_add(c, key, member, score, &flags, min_score, &below, &n, &add) < 0)
+        return oom(err, errlen);
+    if (c->mem->ops->zadd(c->mem, key, member, score, flags, min_score, ttl_ms, err, errlen) < 0) {
+        free_list(below, n);
         return -1;
-    if ((w = log_add(c, OP_ZADD, key, member)) == NULL) return oom(err, errlen);
-    w->score = score;
-    w->flags = flags;
-    w->min_score = min_score;
-    w->ttl_ms = ttl_ms;
+    }
+    /* A plain add the line refuses is no add at all. */
+    if (add || !(flags & ZADD_NOPRUNE)) {
+        if ((w = log_add(c, OP_ZADD, key, member)) == NULL) goto oom;
+        w->score = score;
+        w->flags = flags;
+        w->min_score = min_score;
+        w->ttl_ms = ttl_ms;
+    }
+    if (n > 0 && (flags & ZADD_NOPRUNE)) { /* the removals, after the add */
+        struct store_field *f = calloc(n, sizeof *f);
+        if (f == NULL || (w = log_add(c, OP_ZREM, key, NULL)) == NULL) {
+            free(f);
+            goto oom;
+        }
+        for (size_t i = 0; i < n; i++) {
+            f[i].name = below[i];
+            f[i].value = "";
+        }
+        int rc = wop_fields(w, f, n);
+        free(f);
+        if (rc < 0) {
+            wop_clear(w);
+            c->nlog--;
+            goto oom;
+        }
+    }
+    free_list(below, n);
     return 0;
+oom:
+    free_list(below, n);
+    return oom(err, errlen);
 }
 
 static int cache_zcount(store_t *s, const char *key, const char *prefix, int64_t lo, int64_t hi,
@@ -477,6 +587,18 @@ int store_cache_commit(store_t *s, char *err, size_t errlen)
             rc = b->ops->zadd(b, w->key, w->str, w->score, w->flags, w->min_score, w->ttl_ms, err,
                               errlen);
             break;
+        case OP_ZREM: {
+            const char **m = malloc(w->nf * sizeof *m);
+            if (m == NULL) {
+                store_err(err, errlen, "store: out of memory");
+                return -1;
+            }
+            for (size_t k = 0; k < w->nf; k++)
+                m[k] = w->f[k].name;
+            rc = b->ops->zrem(b, w->key, m, w->nf, err, errlen);
+            free(m);
+            break;
+        }
         case OP_HREPLACE:
             rc = b->ops->hreplace(b, w->key, w->f, w->nf, w->ttl_ms, w->expire_at_ms, err, errlen);
             break;

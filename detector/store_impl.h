@@ -46,6 +46,17 @@ typedef int (*store_field_fn)(void *arg, const char *name, size_t nlen, const ch
  * that begins as it does up to its second STORE_SEP (inclusive), whatever
  * its score (a request replaced by a later put of the same id). */
 #define ZADD_REPLACE 8
+/* With ZADD_PREFIX, from a caller that knows the key (the batch cache): no
+ * member of the prefix is below min_score, so there is nothing to prune:
+ * ZADD and the TTL (PEXPIRE NX, PEXPIRE GT) as plain commands, cheaper for
+ * Redis than a script. */
+#define ZADD_NOPRUNE 16
+/* The member's score never changes (an event id in an identity's window,
+ * a request) and one daemon at a time writes the key: such a caller may
+ * remove the members to prune or replace itself (zrem) after a
+ * ZADD_NOPRUNE add. Not for windows that daemons of other partitions share
+ * (the breaker's): their line is the script's. */
+#define ZADD_FIXED 32
 
 struct store_ops {
     /* Frees the implementation, including the struct store it embeds. */
@@ -71,6 +82,9 @@ struct store_ops {
     /* ZSCORE key member */
     int (*zscore)(store_t *s, const char *key, const char *member, int *found, int64_t *score,
                   char *err, size_t errlen);
+    /* ZREM key members[0..n) (n >= 1) */
+    int (*zrem)(store_t *s, const char *key, const char *const *members, size_t n, char *err,
+                size_t errlen);
 
     /* Atomically: DEL key; HSET key fields; then PEXPIREAT key expire_at_ms
      * when it is > 0, else PEXPIRE key ttl_ms when that is > 0. */

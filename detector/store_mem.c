@@ -471,6 +471,27 @@ static int mem_zrange(store_t *s, const char *key, const char *prefix, int64_t l
     return 0;
 }
 
+static int mem_zrem(store_t *s, const char *key, const char *const *members, size_t n, char *err,
+                    size_t errlen)
+{
+    struct mobj *o;
+
+    if (obj_open((struct store_mem *)s, key, T_ZSET, 0, &o, err, errlen) < 0) return -1;
+    for (size_t i = 0; o != NULL && i < n; i++) {
+        size_t len = strlen(members[i]);
+        struct slot *sl = strmap_find(&o->u.z.idx, members[i], len, strmap_hash(members[i], len));
+        struct zent *e;
+
+        if (sl == NULL) continue;
+        e = sl->val;
+        z_remove_at(&o->u.z, z_lower(&o->u.z, e->score, e->member, e->len));
+        strmap_remove(&o->u.z.idx, sl);
+        free(e);
+    }
+    if (o != NULL && o->u.z.n == 0) obj_del((struct store_mem *)s, key);
+    return 0;
+}
+
 static int mem_zscore(store_t *s, const char *key, const char *member, int *found, int64_t *score,
                       char *err, size_t errlen)
 {
@@ -846,6 +867,7 @@ static const struct store_ops mem_ops = {
     .zcount = mem_zcount,
     .zrange = mem_zrange,
     .zscore = mem_zscore,
+    .zrem = mem_zrem,
     .hreplace = mem_hreplace,
     .hgetall = mem_hgetall,
     .set = mem_set,

@@ -71,6 +71,9 @@ static const char zadd_script[] =
 static const char zaddp_script[] =
     "local k, ttl = KEYS[1], 0 "
     "local function has(m, q) return string.find(m, q, 1, true) == 1 end "
+    /* the least score, or less: a prune below it has nothing to do */
+    "local low = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')[2] "
+    "low = low and tonumber(low) or math.huge "
     "for b = 0, #ARGV - 8, 8 do "
     "  local s, p, line, add = tonumber(ARGV[b + 1]), ARGV[b + 6], ARGV[b + 4], true "
     "  if line ~= '' and ARGV[b + 7] == '1' then "
@@ -98,8 +101,9 @@ static const char zaddp_script[] =
     "      end "
     "    end "
     "    redis.call('ZADD', k, ARGV[b + 3], ARGV[b + 1], ARGV[b + 2]) "
+    "    if s < low then low = s end "
     "  end "
-    "  if line ~= '' then "
+    "  if line ~= '' and low < tonumber(line) then "
     "    local old = redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. line) "
     "    for i = 1, #old do if has(old[i], p) then redis.call('ZREM', k, old[i]) end end "
     "  end "
@@ -388,6 +392,19 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
     const char *how = (flags & ZADD_GT) ? "GT" : "NX";
     size_t klen = strlen(key);
 
+    if ((flags & ZADD_PREFIX) && (flags & ZADD_NOPRUNE)) {
+        /* nothing to prune (the caller knows the key): plain commands */
+        char sc[24], ttl[24];
+        const char *zargv[5] = {"ZADD", key, how, sc, member};
+        size_t zlens[5] = {4, klen, 2, fmt_i64(sc, score), strlen(member)};
+        const char *nx[4] = {"PEXPIRE", key, ttl, "NX"}, *gt[4] = {"PEXPIRE", key, ttl, "GT"};
+        size_t elens[4] = {7, klen, fmt_i64(ttl, ttl_ms), 2};
+
+        if (write_argv(r, err, errlen, 5, zargv, zlens) < 0 ||
+            write_argv(r, err, errlen, 4, nx, elens) < 0)
+            return -1;
+        return write_argv(r, err, errlen, 4, gt, elens);
+    }
     if (flags & ZADD_PREFIX) {
         const char *sep = strchr(member, STORE_SEP);
         const char *rsep =
@@ -525,6 +542,33 @@ static int redis_zrange(store_t *s, const char *key, const char *prefix, int64_t
                   key, strlen(key), (long long)lo, (long long)hi, lim);
     if (rep == NULL) return -1;
     return strings_out(rep, members, n, err, errlen);
+}
+
+static int redis_zrem(store_t *s, const char *key, const char *const *members, size_t n, char *err,
+                      size_t errlen)
+{
+    struct store_redis *r = (struct store_redis *)s;
+    const char **argv = malloc((n + 2) * sizeof *argv);
+    size_t *lens = malloc((n + 2) * sizeof *lens);
+    int rc = -1;
+
+    if (argv == NULL || lens == NULL) {
+        store_err(err, errlen, "store: out of memory");
+        goto done;
+    }
+    argv[0] = "ZREM";
+    lens[0] = 4;
+    argv[1] = key;
+    lens[1] = strlen(key);
+    for (size_t i = 0; i < n; i++) {
+        argv[2 + i] = members[i];
+        lens[2 + i] = strlen(members[i]);
+    }
+    rc = write_argv(r, err, errlen, (int)(n + 2), argv, lens);
+done:
+    free(argv);
+    free(lens);
+    return rc;
 }
 
 static int redis_zscore(store_t *s, const char *key, const char *member, int *found, int64_t *score,
@@ -935,6 +979,7 @@ static const struct store_ops redis_ops = {
     .zcount = redis_zcount,
     .zrange = redis_zrange,
     .zscore = redis_zscore,
+    .zrem = redis_zrem,
     .hreplace = redis_hreplace,
     .hgetall = redis_hgetall,
     .set = redis_set,

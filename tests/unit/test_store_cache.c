@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include <hiredis/hiredis.h>
+
 #include "store.h"
 #include "../support/redis_server.h"
 
@@ -427,6 +429,96 @@ static int group_teardown(void **state)
     return 0;
 }
 
+static long evalsha_calls(redisContext *rc)
+{
+    redisReply *r = redisCommand(rc, "INFO commandstats");
+    const char *p;
+    long n;
+
+    assert_non_null(r);
+    p = strstr(r->str, "cmdstat_evalsha:calls=");
+    n = p != NULL ? atol(p + 22) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+static void put_request(store_t *s, const char *id, const char *ip, int64_t ts)
+{
+    store_request_t rq;
+    const char *name = "ip";
+    char err[256];
+
+    memset(&rq, 0, sizeof rq);
+    rq.ts_us = ts;
+    snprintf(rq.event_id, sizeof rq.event_id, "ev-%s", ip);
+    memcpy(&rq.name[0], &name, sizeof name);
+    memcpy(&rq.value[0], &ip, sizeof ip);
+    rq.nfields = 1;
+    if (store_request_put(s, "pl", "login", id, &rq, DAY, err, sizeof err) < 0)
+        fail_msg("request_put: %s", err);
+}
+
+/* Through the cache, which sees the key, adds to a scope's sorted set are
+ * plain commands, their prune and replacement a ZREM: no script, and the
+ * state of one add at a time. The store used directly runs the script. */
+static void test_plain_adds(void **state)
+{
+    (void)state;
+    store_t *back = redis_store(), *c = store_cache_new(back);
+    redisContext *rc = redisConnect("127.0.0.1", g_redis.port);
+    const int64_t keep = 600 * 1000000LL;
+    char err[256], **v = NULL;
+    store_request_t rq;
+    size_t n = 0;
+    int found = 0;
+    long before;
+    redisReply *r;
+
+    assert_non_null(c);
+    assert_true(rc != NULL && rc->err == 0);
+    assert_int_equal(store_window_add(back, "pl", "w", "old", T0 - DAY, keep, err, sizeof err), 0);
+    put_request(back, "r1", "ip-a", T0 - 1000);
+    assert_int_equal(store_flush(back, err, sizeof err), 0);
+    before = evalsha_calls(rc);
+    for (int pass = 0;; pass++) {
+        assert_true(pass < 10);
+        assert_int_equal(store_cache_begin(c, err, sizeof err), 0);
+        assert_int_equal(store_window_add(c, "pl", "w", "new", T0, keep, err, sizeof err), 0);
+        assert_int_equal(store_set_add(c, "pl", "s", "ip-1", T0, DAY, err, sizeof err), 0);
+        put_request(c, "r1", "ip-b", T0); /* replaces ip-a */
+        if (store_cache_missing(c) == 0) break;
+        assert_int_equal(store_cache_fetch(c, err, sizeof err), 0);
+    }
+    assert_int_equal(store_cache_commit(c, err, sizeof err), 0);
+    store_cache_end(c);
+    assert_int_equal(evalsha_calls(rc), before);
+    /* the window pruned, the request replaced, the set learned */
+    assert_int_equal(
+        store_window_members(back, "pl", "w", INT64_MIN, INT64_MAX, 10, &v, &n, err, sizeof err),
+        0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0], "new");
+    free(v[0]);
+    free(v);
+    assert_int_equal(store_request_get(back, "pl", "login", "r1", &found, &rq, err, sizeof err), 0);
+    assert_int_equal(found, 1);
+    assert_string_equal(rq.value[0], "ip-b");
+    store_request_clear(&rq);
+    r = redisCommand(rc, "ZCARD t:{pl}:z");
+    assert_int_equal(r->integer, 4); /* the window's member, the set's two, the request */
+    freeReplyObject(r);
+    r = redisCommand(rc, "PTTL t:{pl}:z");
+    assert_true(r->integer > 86400000); /* the longest keep and a day */
+    freeReplyObject(r);
+    /* the same add on the store itself: the script */
+    assert_int_equal(store_window_add(back, "pl", "w", "x", T0 + 1, keep, err, sizeof err), 0);
+    assert_int_equal(store_flush(back, err, sizeof err), 0);
+    assert_int_equal(evalsha_calls(rc), before + 1);
+    redisFree(rc);
+    store_free(c);
+    store_free(back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_differential_mem),
         cmocka_unit_test(test_differential_redis),
         cmocka_unit_test(test_redis_gone),
+        cmocka_unit_test(test_plain_adds),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, group_setup, group_teardown) != 0;
