@@ -7,13 +7,13 @@
  * explanation; 4. with --compare, run it through engine B (its own memory
  * store); 5. note both engines' actions for the tables and the difference.
  *
- * Two threads: a reader reads the files and parses their events (step 1,
- * half of a replay's time under perf), in chunks, a few chunks ahead; the
- * calling thread takes the chunks in order and does the rest. The engines
- * see the events one at a time in file order, as before, so the decisions
- * are those of one thread; parsing, which depends on nothing but the line,
- * runs beside them on the second core. The reader also frees the parsed
- * documents of the chunks handed back.
+ * Two threads: a reader reads the files in chunks of lines, a few chunks
+ * ahead, and parses them (step 1, half of a replay's time under perf); the
+ * calling thread takes the chunks in order and does the rest, and while
+ * the chunk it needs is not parsed yet it parses the oldest one read, so
+ * that parsing, which depends on nothing but the line, fills both cores.
+ * The engines see the events one at a time in file order, as before, so
+ * the decisions are those of one thread.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -33,7 +33,7 @@
 #define PROGRESS_EVERY 1024 /* events between looks at the clock */
 #define DIFF_EXAMPLES 20
 #define CHUNK_EVENTS 64 /* events per chunk handed from the reader */
-#define CHUNKS 4        /* chunks in the ring: how far the reader runs ahead */
+#define CHUNKS 8        /* chunks in the ring: how far the reader runs ahead */
 
 /* One rule set over the events: its engine, store and backtest. */
 typedef struct side {
@@ -142,7 +142,7 @@ static void progress(replay_t *p)
     p->last_lines = p->lines;
 }
 
-/* One line, parsed by the reader. */
+/* One line, parsed by a parser. */
 typedef struct parsed {
     unsigned long lineno;
     event_status_t st;
@@ -152,24 +152,30 @@ typedef struct parsed {
     char err[512]; /* EVENT_BAD: the reason */
 } parsed_t;
 
-typedef enum { CHUNK_FREE, CHUNK_READY } chunk_state_t;
+/* FREE -> (the reader reads lines into it) RAW -> (a parser claims it)
+ * PARSING -> READY -> (the engines take it in order) FREE. */
+typedef enum { CHUNK_FREE, CHUNK_RAW, CHUNK_PARSING, CHUNK_READY } chunk_state_t;
 
-/* A run of events of one file, or the end of the input (last), or an error
- * of the reader (fatal) after those events. */
+/* A run of lines of one file, or the end of the input (last), or an error
+ * of the reader (fatal) after those lines. */
 typedef struct chunk {
     chunk_state_t state;
-    size_t n;      /* events filled */
-    size_t parsed; /* of which hold an event to clear (the reader's work) */
+    size_t seq;    /* its place in the input */
+    size_t n;      /* lines filled */
+    size_t parsed; /* of which hold an event to clear */
     int file;      /* index into the files */
     int last;
     char fatal[512];
+    char *text; /* the lines, each followed by a NUL */
+    size_t textlen, textcap;
+    size_t off[CHUNK_EVENTS], len[CHUNK_EVENTS];
     parsed_t ev[CHUNK_EVENTS];
 } chunk_t;
 
 typedef struct reader {
     pthread_mutex_t mu;
-    pthread_cond_t ready, freed; /* a chunk became READY / FREE */
-    chunk_t *ring;               /* CHUNKS */
+    pthread_cond_t changed; /* a chunk changed state, or stop */
+    chunk_t *ring;          /* CHUNKS */
     char **files;
     int nfiles;
     int stop; /* the consumer gave up: the reader ends */
@@ -179,9 +185,39 @@ static void chunk_release(chunk_t *c)
 {
     for (size_t i = 0; i < c->parsed; i++)
         if (c->ev[i].st != EVENT_BAD) event_clear(&c->ev[i].ev);
-    c->n = c->parsed = 0;
+    c->n = c->parsed = c->textlen = 0;
     c->last = 0;
     c->fatal[0] = '\0';
+}
+
+/* Parses the lines of c (a chunk this thread claimed). The document of each
+ * event is freed here, while its memory is in this core's cache, as the
+ * baseline does; out of memory, it stays. */
+static void chunk_parse(chunk_t *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        parsed_t *e = &c->ev[i];
+        e->st = event_parse(c->text + c->off[i], c->len[i], &e->ev, e->err, sizeof e->err);
+        if (e->st == EVENT_OK) (void)event_detach(&e->ev, &e->buf, &e->cap);
+        c->parsed = i + 1;
+    }
+}
+
+/* With mu held: claims the oldest RAW chunk, parses it without the lock,
+ * and hands it on as READY. 0 when there was none. */
+static int parse_one(reader_t *r)
+{
+    chunk_t *c = NULL;
+    for (int i = 0; i < CHUNKS; i++)
+        if (r->ring[i].state == CHUNK_RAW && (!c || r->ring[i].seq < c->seq)) c = &r->ring[i];
+    if (!c) return 0;
+    c->state = CHUNK_PARSING;
+    pthread_mutex_unlock(&r->mu);
+    chunk_parse(c);
+    pthread_mutex_lock(&r->mu);
+    c->state = CHUNK_READY;
+    pthread_cond_broadcast(&r->changed);
+    return 1;
 }
 
 /* The next free chunk, its old events cleared; NULL when told to stop. */
@@ -190,21 +226,44 @@ static chunk_t *reader_take(reader_t *r, size_t *slot)
     chunk_t *c = &r->ring[*slot % CHUNKS];
     pthread_mutex_lock(&r->mu);
     while (c->state != CHUNK_FREE && !r->stop)
-        pthread_cond_wait(&r->freed, &r->mu);
+        if (!parse_one(r)) pthread_cond_wait(&r->changed, &r->mu);
     int stop = r->stop;
     pthread_mutex_unlock(&r->mu);
     if (stop) return NULL;
     chunk_release(c);
-    (*slot)++;
+    c->seq = (*slot)++;
     return c;
 }
 
+/* c's lines are read: to be parsed by whichever thread is free first. */
 static void reader_hand(reader_t *r, chunk_t *c)
 {
     pthread_mutex_lock(&r->mu);
-    c->state = CHUNK_READY;
-    pthread_cond_signal(&r->ready);
+    c->state = CHUNK_RAW;
+    pthread_cond_broadcast(&r->changed);
     pthread_mutex_unlock(&r->mu);
+}
+
+/* Appends a line to c. 0, or -1 when out of memory. */
+static int chunk_add(chunk_t *c, const char *line, size_t len, unsigned long lineno)
+{
+    if (c->textlen + len + 1 > c->textcap) {
+        size_t cap = c->textcap ? c->textcap : 16384;
+        while (cap < c->textlen + len + 1)
+            cap *= 2;
+        char *t = realloc(c->text, cap);
+        if (!t) return -1;
+        c->text = t;
+        c->textcap = cap;
+    }
+    memcpy(c->text + c->textlen, line, len);
+    c->text[c->textlen + len] = '\0';
+    c->off[c->n] = c->textlen;
+    c->len[c->n] = len;
+    c->ev[c->n].lineno = lineno;
+    c->textlen += len + 1;
+    c->n++;
+    return 0;
 }
 
 static void *reader_main(void *arg)
@@ -224,32 +283,30 @@ static void *reader_main(void *arg)
         }
         unsigned long lineno = 0;
         ssize_t len;
+        int rerr = 0;
         while ((len = getline(&line, &cap, in)) >= 0) {
             lineno++;
             if (len > 0 && line[len - 1] == '\n') len--;
             if (len > 0 && line[len - 1] == '\r') len--;
             if (len == 0) continue;
-            parsed_t *e = &c->ev[c->n++];
-            e->lineno = lineno;
-            e->st = event_parse(line, (size_t)len, &e->ev, e->err, sizeof e->err);
-            /* The document freed here, while its memory is in this core's
-             * cache, as the baseline does; out of memory, it stays. */
-            if (e->st == EVENT_OK) (void)event_detach(&e->ev, &e->buf, &e->cap);
-            c->parsed = c->n;
+            if (chunk_add(c, line, (size_t)len, lineno) < 0) {
+                rerr = ENOMEM;
+                break;
+            }
             if (c->n == CHUNK_EVENTS) {
                 reader_hand(r, c);
                 if (!(c = reader_take(r, &slot))) break;
                 c->file = f;
             }
         }
-        int rerr = ferror(in) ? errno : 0;
+        if (!rerr && ferror(in)) rerr = errno;
         if (!is_stdin) fclose(in);
         if (!c) break;
         if (rerr) {
             snprintf(c->fatal, sizeof c->fatal, "replay: %s: %s", r->files[f], strerror(rerr));
             break;
         }
-        if (c->n > 0 && f + 1 < r->nfiles) { /* a chunk holds one file's events */
+        if (c->n > 0 && f + 1 < r->nfiles) { /* a chunk holds one file's lines */
             reader_hand(r, c);
             c = reader_take(r, &slot);
         }
@@ -259,6 +316,11 @@ static void *reader_main(void *arg)
         c->last = 1;
         reader_hand(r, c);
     }
+    /* what is read and not parsed yet */
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop && parse_one(r))
+        ;
+    pthread_mutex_unlock(&r->mu);
     return NULL;
 }
 
@@ -295,7 +357,9 @@ static int replay_event(replay_t *p, parsed_t *e, const char *name)
     return rc;
 }
 
-/* Every event of the files, in order. 0, or -1 after an error (printed). */
+/* Every event of the files, in order. 0, or -1 after an error (printed).
+ * While the chunk it needs is not parsed yet, this thread parses the oldest
+ * chunk the reader has read: parsing is spread over both cores. */
 static int replay_files(replay_t *p, char **files, int nfiles)
 {
     reader_t r = {.files = files, .nfiles = nfiles};
@@ -305,8 +369,7 @@ static int replay_files(replay_t *p, char **files, int nfiles)
         return -1;
     }
     pthread_mutex_init(&r.mu, NULL);
-    pthread_cond_init(&r.ready, NULL);
-    pthread_cond_init(&r.freed, NULL);
+    pthread_cond_init(&r.changed, NULL);
     pthread_t th;
     int rc = 0;
     if ((errno = pthread_create(&th, NULL, reader_main, &r)) != 0) {
@@ -318,7 +381,7 @@ static int replay_files(replay_t *p, char **files, int nfiles)
         chunk_t *c = &r.ring[slot % CHUNKS];
         pthread_mutex_lock(&r.mu);
         while (c->state != CHUNK_READY)
-            pthread_cond_wait(&r.ready, &r.mu);
+            if (!parse_one(&r)) pthread_cond_wait(&r.changed, &r.mu);
         pthread_mutex_unlock(&r.mu);
         const char *name = strcmp(files[c->file], "-") == 0 ? "<stdin>" : files[c->file];
         for (size_t i = 0; rc == 0 && i < c->n; i++)
@@ -331,7 +394,7 @@ static int replay_files(replay_t *p, char **files, int nfiles)
         pthread_mutex_lock(&r.mu);
         c->state = CHUNK_FREE;
         if (rc < 0) r.stop = 1;
-        pthread_cond_signal(&r.freed);
+        pthread_cond_broadcast(&r.changed);
         pthread_mutex_unlock(&r.mu);
         if (last || rc < 0) break;
     }
@@ -341,10 +404,10 @@ out:
         chunk_release(&r.ring[i]);
         for (size_t j = 0; j < CHUNK_EVENTS; j++)
             free(r.ring[i].ev[j].buf);
+        free(r.ring[i].text);
     }
     free(r.ring);
-    pthread_cond_destroy(&r.freed);
-    pthread_cond_destroy(&r.ready);
+    pthread_cond_destroy(&r.changed);
     pthread_mutex_destroy(&r.mu);
     return rc;
 }

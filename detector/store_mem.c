@@ -282,10 +282,11 @@ static int z_has_prefix(const struct zent *e, const char *prefix, size_t plen)
     return plen == 0 || (e->len >= plen && memcmp(e->member, prefix, plen) == 0);
 }
 
-/* ZADD_PREFIX's pruning: the members below min that begin with prefix. */
-static void z_prune_prefix(struct zset *z, int64_t min, const char *prefix, size_t plen)
+/* Removes the members that begin with prefix[0..plen) among the first k
+ * entries; the others keep their order. */
+static void z_drop_prefix(struct zset *z, size_t k, const char *prefix, size_t plen)
 {
-    size_t k = z_bound(z, min, 0), i, kept = 0, gone;
+    size_t i, kept = 0, gone;
 
     for (i = 0; i < k; i++) {
         struct zent *e = ZAT(z, i);
@@ -305,23 +306,10 @@ static void z_prune_prefix(struct zset *z, int64_t min, const char *prefix, size
     if (z->n == 0) z->head = 0;
 }
 
-/* ZADD_REPLACE: removes every member that begins with prefix[0..plen). */
-static void z_remove_prefix(struct zset *z, const char *prefix, size_t plen)
+/* ZADD_PREFIX's pruning: the members below min that begin with prefix. */
+static void z_prune_prefix(struct zset *z, int64_t min, const char *prefix, size_t plen)
 {
-    size_t i, kept = 0;
-
-    for (i = 0; i < z->n; i++) {
-        struct zent *e = ZAT(z, i);
-
-        if (z_has_prefix(e, prefix, plen)) {
-            z_unindex(z, e);
-            free(e);
-        } else {
-            ZAT(z, kept++) = e;
-        }
-    }
-    z->n = kept;
-    if (z->n == 0) z->head = 0;
+    z_drop_prefix(z, z_bound(z, min, 0), prefix, plen);
 }
 
 /* The length of member's prefix under ZADD_PREFIX (through STORE_SEP). */
@@ -371,7 +359,7 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
     if ((flags & ZADD_REPLACE) && plen > 0) {
         const char *sep = strchr(member + plen, STORE_SEP);
 
-        if (sep != NULL) z_remove_prefix(z, member, (size_t)(sep - member) + 1);
+        if (sep != NULL) z_drop_prefix(z, z->n, member, (size_t)(sep - member) + 1);
     }
     sl = strmap_find(&z->idx, member, len, h);
     if (sl != NULL) {
