@@ -56,7 +56,7 @@ static const struct directive {
      "entries kept in a person's activity list", NULL},
     {"batch.size", C_INT, offsetof(config_t, batch_size), 1, 100000, "500",
      "events handled per batch at most", NULL},
-    {"batch.time", C_MS, offsetof(config_t, batch_time_ms), 1, 10000, "20ms",
+    {"batch.time", C_MS, offsetof(config_t, batch_time_ms), 1, 10000, "10ms",
      "longest a batch keeps filling while events keep arriving", NULL},
     {"retry.max", C_MS, offsetof(config_t, retry_max_ms), 100, 600000, "5s",
      "longest pause between retries while Redis or Kafka is down", NULL},

@@ -125,9 +125,10 @@ live_setup() {
     start_kafka "$PARTITIONS" || die "the Kafka mock did not start"
     write_conf "$WORK/$1.conf"
     STATS="$STATDIR/stats-$1.json"
+    # the shipped batch.size and batch.time, not the integration tests'
     sed -i "s/^log.level = .*/log.level = warn/; s/^stats.interval = .*/stats.interval = 100ms/;
-            s/^topic.dlq = .*/topic.dlq = auth.actions/; s#^stats.file = .*#stats.file = $STATS#" \
-        "$WORK/$1.conf"
+            s/^topic.dlq = .*/topic.dlq = auth.actions/; s#^stats.file = .*#stats.file = $STATS#;
+            /^batch.size = /d; /^batch.time = /d" "$WORK/$1.conf"
     echo "kafka.consumer.fetch.wait.max.ms = 10" >>"$WORK/$1.conf"
     start_detector "$WORK/$1.conf" "$WORK/$1.log"
     for i in 1 2 3 4 5 6 7 8; do
