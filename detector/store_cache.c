@@ -200,6 +200,45 @@ static int wop_fields(struct wop *w, const struct store_field *f, size_t nf)
 
 /* --- Primitives ---------------------------------------------------------- */
 
+/* What plain_add gathers from the pass's copy of a key. */
+struct plain_scan {
+    const char *member; /* the member added */
+    size_t mlen, rlen;  /* its length; its id prefix (ZADD_REPLACE), or 0 */
+    int64_t top, line;  /* the greatest score; the line below which to prune */
+    int add;            /* the member is added */
+    char **below;       /* the members to remove */
+    size_t n, cap;
+};
+
+static int scan_top(void *arg, const char *m, size_t len, int64_t score)
+{
+    struct plain_scan *ps = arg;
+    (void)m;
+    (void)len;
+    if (score > ps->top) ps->top = score;
+    return 0;
+}
+
+static int scan_gone(void *arg, const char *m, size_t len, int64_t score)
+{
+    struct plain_scan *ps = arg;
+    int gone = score < ps->line || (ps->add && ps->rlen > 0 && len >= ps->rlen &&
+                                    memcmp(m, ps->member, ps->rlen) == 0 &&
+                                    !(len == ps->mlen && memcmp(m, ps->member, len) == 0));
+    if (!gone) return 0;
+    if (ps->n == ps->cap) {
+        size_t cap = ps->cap ? ps->cap * 2 : 8;
+        char **nv = realloc(ps->below, cap * sizeof *nv);
+        if (nv == NULL) return -1;
+        ps->below = nv;
+        ps->cap = cap;
+    }
+    if ((ps->below[ps->n] = malloc(len + 1)) == NULL) return -1;
+    memcpy(ps->below[ps->n], m, len);
+    ps->below[ps->n++][len] = '\0';
+    return 0;
+}
+
 /* An add to a scope's sorted set (ZADD_PREFIX), where this pass sees the
  * key whole (it was loaded): what the add would prune (and, for
  * ZADD_REPLACE, remove) is known here. When there is nothing, or only
@@ -214,11 +253,8 @@ static int plain_add(struct store_cache *c, const char *key, const char *member,
                      int *flags, int64_t min_score, char ***below, size_t *n, int *add)
 {
     const char *sep = strchr(member, STORE_SEP);
-    char **all = NULL;
-    size_t plen, rlen = 0, nall = 0, k = 0;
-    int64_t top = score, line = min_score, s;
-    char *prefix;
-    int found;
+    struct plain_scan ps = {.member = member, .top = score, .line = min_score, .add = 1};
+    size_t plen;
 
     *below = NULL;
     *n = 0;
@@ -226,49 +262,27 @@ static int plain_add(struct store_cache *c, const char *key, const char *member,
     if (!(*flags & ZADD_PREFIX) || min_score == INT64_MIN || sep == NULL) return 0;
     if ((*flags & (ZADD_FROM_MAX | ZADD_REPLACE)) && !(*flags & ZADD_FIXED)) return 0;
     plen = (size_t)(sep - member) + 1;
+    ps.mlen = strlen(member);
     if (*flags & ZADD_REPLACE) {
         const char *r = strchr(sep + 1, STORE_SEP);
-        if (r != NULL) rlen = (size_t)(r - member) + 1;
+        if (r != NULL) ps.rlen = (size_t)(r - member) + 1;
     }
-    if ((prefix = malloc(plen + 1)) == NULL) return -1;
-    memcpy(prefix, member, plen);
-    prefix[plen] = '\0';
-    /* the prefix's members, oldest first (scores are event times, above
-     * INT64_MIN) */
-    int rc = c->mem->ops->zrange(c->mem, key, prefix, INT64_MIN, INT64_MAX, (size_t)-1, &all, &nall,
-                                 NULL, 0);
-    free(prefix);
-    if (rc < 0) return -1;
-    if ((*flags & ZADD_FROM_MAX) && nall > 0) {
-        if (c->mem->ops->zscore(c->mem, key, all[nall - 1], &found, &s, NULL, 0) < 0) goto oom;
-        if (found && s > top) top = s;
-        line = top - (score - min_score);
-        *add = score >= line;
+    if (*flags & ZADD_FROM_MAX) {
+        store_mem_zscan(c->mem, key, member, plen, scan_top, &ps);
+        ps.line = ps.top - (score - min_score);
+        ps.add = score >= ps.line;
     }
-    for (size_t i = 0; i < nall; i++) {
-        int gone = 0;
-        if (c->mem->ops->zscore(c->mem, key, all[i], &found, &s, NULL, 0) < 0) goto oom;
-        if (found && s < line) gone = 1;
-        if (*add && rlen > 0 && strncmp(all[i], member, rlen) == 0 && strcmp(all[i], member) != 0)
-            gone = 1;
-        if (gone)
-            all[k++] = all[i];
-        else
-            free(all[i]);
+    if (store_mem_zscan(c->mem, key, member, plen, scan_gone, &ps) < 0) {
+        for (size_t i = 0; i < ps.n; i++)
+            free(ps.below[i]);
+        free(ps.below);
+        return -1;
     }
-    *below = all;
-    *n = k;
-    if (k == 0 && all != NULL) {
-        free(all);
-        *below = NULL;
-    }
-    if (k == 0 || (*flags & ZADD_FIXED)) *flags |= ZADD_NOPRUNE;
+    *below = ps.below;
+    *n = ps.n;
+    *add = ps.add;
+    if (ps.n == 0 || (*flags & ZADD_FIXED)) *flags |= ZADD_NOPRUNE;
     return 0;
-oom:
-    for (size_t i = 0; i < nall; i++)
-        free(all[i]);
-    free(all);
-    return -1;
 }
 
 static void free_list(char **v, size_t n)

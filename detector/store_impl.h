@@ -125,6 +125,15 @@ struct store_ops {
 /* The types of value a key holds (what fetch reads it with). */
 enum { STORE_T_ZSET = 1, STORE_T_HASH, STORE_T_LIST, STORE_T_STR };
 
+/* Calls fn for each member of the sorted set key of the memory store s that
+ * begins with prefix[0..plen), oldest first (score, then member), with its
+ * length and score; the strings are valid during the call only. Stops at
+ * the first fn that returns non-zero, and returns that (0 otherwise, also
+ * when there is no such key). For the batch cache, which reads its copy of
+ * a key without copying its members again. */
+int store_mem_zscan(store_t *s, const char *key, const char *prefix, size_t plen,
+                    int (*fn)(void *arg, const char *member, size_t len, int64_t score), void *arg);
+
 /* Copies every key of the memory store src into the memory store into
  * (which should be empty). 0, or -1 when out of memory. */
 int store_mem_copy(store_t *src, store_t *into, char *err, size_t errlen);

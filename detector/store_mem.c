@@ -803,6 +803,21 @@ static int mem_fetch(store_t *s, size_t n, const char *const *keys, const int *t
     return 0;
 }
 
+int store_mem_zscan(store_t *s, const char *key, const char *prefix, size_t plen,
+                    int (*fn)(void *arg, const char *member, size_t len, int64_t score), void *arg)
+{
+    struct mobj *o;
+    int rc = 0;
+
+    if (obj_open((struct store_mem *)s, key, T_ZSET, 0, &o, NULL, 0) < 0 || o == NULL) return 0;
+    for (size_t i = 0; rc == 0 && i < o->u.z.n; i++) {
+        const struct zent *e = ZAT(&o->u.z, i);
+
+        if (z_has_prefix(e, prefix, plen)) rc = fn(arg, e->member, e->len, e->score);
+    }
+    return rc;
+}
+
 int store_mem_copy(store_t *src, store_t *into, char *err, size_t errlen)
 {
     struct store_mem *m = (struct store_mem *)src;
