@@ -9,7 +9,7 @@
  *                                   "lNAME\x1fVALUE" -> latest ts_us,
  *                                   "fNAME\x1fVALUE" -> first ts_us,
  *                                   "qNAME\x1fID\x1fRECORD" -> the request's
- *                                   ts_us (see request_member), each window,
+ *                                   ts_us (see request_tail), each window,
  *                                   set and request name pruned by its keep
  *   P{scope}:d:NAME                 distinct: sorted set, member -> latest ts_us
  *   P{scope}:r:NAME:ID              record (the outbox): hash ts, event_id, the
@@ -382,6 +382,15 @@ static int missing(const char *what, char *err, size_t errlen)
 
 /* --- Windows, distinct counts, known sets ----------------------------- */
 
+size_t store_zprefix(const char *member, int flags, size_t *rlen)
+{
+    const char *sep = (flags & ZADD_PREFIX) ? strchr(member, STORE_SEP) : NULL;
+    const char *rsep = sep != NULL && (flags & ZADD_REPLACE) ? strchr(sep + 1, STORE_SEP) : NULL;
+
+    if (rlen != NULL) *rlen = rsep != NULL ? (size_t)(rsep - member) + 1 : 0;
+    return sep != NULL ? (size_t)(sep - member) + 1 : 0;
+}
+
 /* A member of the scope's sorted set "P{scope}:z": TAG NAME STORE_SEP MEMBER
  * (tag 'w' for a window, 'l' and 'f' for a known set's latest and first
  * times), on the stack when it fits. */
@@ -425,31 +434,43 @@ static void zmember_done(struct zmember *zm)
     zm->heap = NULL;
 }
 
-/* The key of a scope's windows and known sets. */
-static int zkey_build(struct keybuf *kb, store_t *s, const char *scope, char *err, size_t errlen)
+/* A member of the scope's sorted set (with member NULL: the prefix of a
+ * name's members) and the key "P{scope}:z", built together. */
+struct zref {
+    struct keybuf kb;
+    struct zmember zm;
+};
+
+static int zref_build(struct zref *r, store_t *s, char tag, const char *scope, const char *name,
+                      const char *member, char *err, size_t errlen)
 {
-    return key_build(kb, s, err, errlen, scope, "z", (const char *)NULL);
+    if (zmember_build(&r->zm, tag, name, member, err, errlen) < 0) return -1;
+    if (key_build(&r->kb, s, err, errlen, scope, "z", (const char *)NULL) < 0) {
+        zmember_done(&r->zm);
+        return -1;
+    }
+    return 0;
+}
+
+static void zref_done(struct zref *r)
+{
+    key_done(&r->kb);
+    zmember_done(&r->zm);
 }
 
 /* Adds TAG NAME SEP member to the scope's sorted set (see zmember). */
 static int zadd_in(store_t *s, char tag, const char *scope, const char *name, const char *member,
                    int64_t ts_us, int64_t keep_us, int flags, char *err, size_t errlen)
 {
-    struct keybuf kb;
-    struct zmember zm;
+    struct zref z;
     int rc;
 
     if (s == NULL || scope == NULL || name == NULL || member == NULL)
         return missing("add", err, errlen);
-    if (zmember_build(&zm, tag, name, member, err, errlen) < 0) return -1;
-    if (zkey_build(&kb, s, scope, err, errlen) < 0) {
-        zmember_done(&zm);
-        return -1;
-    }
-    rc = s->ops->zadd(s, kb.key, zm.m, ts_us, flags | ZADD_PREFIX, min_score(ts_us, keep_us),
+    if (zref_build(&z, s, tag, scope, name, member, err, errlen) < 0) return -1;
+    rc = s->ops->zadd(s, z.kb.key, z.zm.m, ts_us, flags | ZADD_PREFIX, min_score(ts_us, keep_us),
                       gc_ttl_ms(keep_us), err, errlen);
-    key_done(&kb);
-    zmember_done(&zm);
+    zref_done(&z);
     return rc;
 }
 
@@ -477,22 +498,16 @@ int store_window_add_shared(store_t *s, const char *scope, const char *name, con
 int store_window_count(store_t *s, const char *scope, const char *name, int64_t lo_us,
                        int64_t hi_us, long *count, char *err, size_t errlen)
 {
-    struct keybuf kb;
-    struct zmember zm;
+    struct zref z;
     int rc;
 
     if (s == NULL || scope == NULL || name == NULL || count == NULL)
         return missing("count", err, errlen);
     *count = 0;
     if (lo_us >= hi_us) return 0;
-    if (zmember_build(&zm, 'w', name, NULL, err, errlen) < 0) return -1;
-    if (zkey_build(&kb, s, scope, err, errlen) < 0) {
-        zmember_done(&zm);
-        return -1;
-    }
-    rc = s->ops->zcount(s, kb.key, zm.m, lo_us, hi_us, count, err, errlen);
-    key_done(&kb);
-    zmember_done(&zm);
+    if (zref_build(&z, s, 'w', scope, name, NULL, err, errlen) < 0) return -1;
+    rc = s->ops->zcount(s, z.kb.key, z.zm.m, lo_us, hi_us, count, err, errlen);
+    zref_done(&z);
     return rc;
 }
 
@@ -500,8 +515,7 @@ int store_window_members(store_t *s, const char *scope, const char *name, int64_
                          int64_t hi_us, size_t max, char ***members, size_t *n, char *err,
                          size_t errlen)
 {
-    struct keybuf kb;
-    struct zmember zm;
+    struct zref z;
     int rc;
 
     if (s == NULL || scope == NULL || name == NULL || members == NULL || n == NULL)
@@ -509,21 +523,16 @@ int store_window_members(store_t *s, const char *scope, const char *name, int64_
     *members = NULL;
     *n = 0;
     if (max == 0 || lo_us >= hi_us) return 0;
-    if (zmember_build(&zm, 'w', name, NULL, err, errlen) < 0) return -1;
-    if (zkey_build(&kb, s, scope, err, errlen) < 0) {
-        zmember_done(&zm);
-        return -1;
-    }
-    rc = s->ops->zrange(s, kb.key, zm.m, lo_us, hi_us, max, members, n, err, errlen);
-    key_done(&kb);
+    if (zref_build(&z, s, 'w', scope, name, NULL, err, errlen) < 0) return -1;
+    rc = s->ops->zrange(s, z.kb.key, z.zm.m, lo_us, hi_us, max, members, n, err, errlen);
     /* the members without their prefix */
     for (size_t i = 0; rc == 0 && i < *n; i++) {
         char *m = (*members)[i];
         size_t len = strlen(m);
 
-        if (len >= zm.plen) memmove(m, m + zm.plen, len - zm.plen + 1);
+        if (len >= z.zm.plen) memmove(m, m + z.zm.plen, len - z.zm.plen + 1);
     }
-    zmember_done(&zm);
+    zref_done(&z);
     return rc;
 }
 
@@ -571,22 +580,16 @@ int store_set_add(store_t *s, const char *scope, const char *name, const char *m
 static int zscore_in(store_t *s, char tag, const char *scope, const char *name, const char *member,
                      int *found, int64_t *ts_us, char *err, size_t errlen)
 {
-    struct keybuf kb;
-    struct zmember zm;
+    struct zref z;
     int64_t ts = 0;
     int rc;
 
     if (s == NULL || scope == NULL || name == NULL || member == NULL || found == NULL)
         return missing("score", err, errlen);
     *found = 0;
-    if (zmember_build(&zm, tag, name, member, err, errlen) < 0) return -1;
-    if (zkey_build(&kb, s, scope, err, errlen) < 0) {
-        zmember_done(&zm);
-        return -1;
-    }
-    rc = s->ops->zscore(s, kb.key, zm.m, found, &ts, err, errlen);
-    key_done(&kb);
-    zmember_done(&zm);
+    if (zref_build(&z, s, tag, scope, name, member, err, errlen) < 0) return -1;
+    rc = s->ops->zscore(s, z.kb.key, z.zm.m, found, &ts, err, errlen);
+    zref_done(&z);
     if (ts_us != NULL) *ts_us = *found ? ts : 0;
     return rc;
 }
@@ -797,7 +800,7 @@ int store_record_get(store_t *s, const char *scope, const char *name, const char
 /* --- Requests: members of the scope's sorted set ----------------------
  *
  * A request is a member "qNAME SEP ID SEP RECORD" of P{scope}:z scored with
- * its time (request_member), RECORD " LEN:EVENT_ID LEN:NAME LEN:VALUE ..."
+ * its time (request_tail), RECORD " LEN:EVENT_ID LEN:NAME LEN:VALUE ..."
  * (lengths in bytes, in decimal; the names sorted as store_request_get
  * returns them). In the key of the scope's windows and sets instead of one
  * of its own: a Redis key costs about 100 bytes before its value.
@@ -902,31 +905,19 @@ bad:
 /* A request is a member of the scope's sorted set, scored with its time:
  * "qNAME SEP ID SEP RECORD" (request_encode), where ID is the request id
  * with '%' and SEP written as %XX, so that it ends at the second SEP and
- * no id's member begins with another's. With rec NULL: the prefix of the
- * id's member. Returns it (malloc'd) with the length of that prefix, or
- * NULL with err. */
-static char *request_member(const char *name, const char *request_id, const char *rec,
-                            size_t *idprefix, char *err, size_t errlen)
+ * no id's member begins with another's. This returns "ID SEP RECORD"
+ * (malloc'd; rec "" for the prefix of the id's members) with the length of
+ * "ID SEP" in *idlen, or NULL when out of memory. */
+static char *request_tail(const char *request_id, const char *rec, size_t *idlen)
 {
-    size_t nl = strlen(name), il = strlen(request_id), rl = rec != NULL ? strlen(rec) : 0, esc = 0;
+    size_t il = strlen(request_id), rl = strlen(rec), esc = 0;
     const char *p;
-    char *m, *w;
+    char *t, *w;
 
-    if (memchr(name, STORE_SEP, nl) != NULL) {
-        store_err(err, errlen, "store: a name may not hold the byte 0x1f");
-        return NULL;
-    }
     for (p = request_id; *p; p++)
         esc += *p == '%' || *p == STORE_SEP;
-    if ((m = malloc(nl + il + 2 * esc + rl + 4)) == NULL) {
-        store_err(err, errlen, "store: out of memory");
-        return NULL;
-    }
-    w = m;
-    *w++ = 'q';
-    memcpy(w, name, nl);
-    w += nl;
-    *w++ = STORE_SEP;
+    if ((t = malloc(il + 2 * esc + rl + 2)) == NULL) return NULL;
+    w = t;
     for (p = request_id; *p; p++) {
         if (*p == '%' || *p == STORE_SEP) {
             w += sprintf(w, "%%%02X", (unsigned char)*p);
@@ -935,19 +926,18 @@ static char *request_member(const char *name, const char *request_id, const char
         }
     }
     *w++ = STORE_SEP;
-    *idprefix = (size_t)(w - m);
-    if (rl > 0) memcpy(w, rec, rl);
-    w[rl] = '\0';
-    return m;
+    *idlen = (size_t)(w - t);
+    memcpy(w, rec, rl + 1);
+    return t;
 }
 
 int store_request_put(store_t *s, const char *scope, const char *name, const char *request_id,
                       const store_request_t *req, int64_t keep_us, char *err, size_t errlen)
 {
     store_request_t sorted;
-    struct keybuf kb;
-    char *rec, *m;
-    size_t idp, i;
+    struct zref z;
+    char *rec, *tail;
+    size_t idl, i;
     int rc;
 
     if (put_check("request_put", s, scope, name, request_id, req, err, errlen) < 0) return -1;
@@ -957,44 +947,45 @@ int store_request_put(store_t *s, const char *scope, const char *name, const cha
     /* Stored with its fields in the order a get returns them. */
     sorted = *req;
     request_sort(&sorted);
-    if ((rec = request_encode(&sorted)) == NULL) {
+    rec = request_encode(&sorted);
+    tail = rec != NULL ? request_tail(request_id, rec, &idl) : NULL;
+    free(rec);
+    if (tail == NULL) {
         store_err(err, errlen, "store: out of memory");
         return -1;
     }
-    m = request_member(name, request_id, rec, &idp, err, errlen);
-    free(rec);
-    if (m == NULL) return -1;
-    if (zkey_build(&kb, s, scope, err, errlen) < 0) {
-        free(m);
-        return -1;
-    }
+    rc = zref_build(&z, s, 'q', scope, name, tail, err, errlen);
+    free(tail);
+    if (rc < 0) return -1;
     /* Pruned from the newest request of the name, the same id replaced. */
-    rc = s->ops->zadd(s, kb.key, m, req->ts_us,
+    rc = s->ops->zadd(s, z.kb.key, z.zm.m, req->ts_us,
                       ZADD_PREFIX | ZADD_FROM_MAX | ZADD_REPLACE | ZADD_FIXED,
                       min_score(req->ts_us, keep_us), gc_ttl_ms(keep_us), err, errlen);
-    key_done(&kb);
-    free(m);
+    zref_done(&z);
     return rc;
 }
 
 int store_request_get(store_t *s, const char *scope, const char *name, const char *request_id,
                       int *found, store_request_t *req, char *err, size_t errlen)
 {
-    struct keybuf kb;
-    char **members = NULL, *prefix;
+    struct zref z;
+    char **members = NULL, *tail;
     size_t n = 0, idp;
     int64_t ts = 0;
     int rc, sfound = 0;
 
     if (get_begin("request_get", s, scope, name, request_id, found, req, err, errlen) < 0)
         return -1;
-    if ((prefix = request_member(name, request_id, NULL, &idp, err, errlen)) == NULL) return -1;
-    if (zkey_build(&kb, s, scope, err, errlen) < 0) {
-        free(prefix);
+    if ((tail = request_tail(request_id, "", &idp)) == NULL) {
+        store_err(err, errlen, "store: out of memory");
         return -1;
     }
-    rc = s->ops->zrange(s, kb.key, prefix, INT64_MIN, INT64_MAX, 1, &members, &n, err, errlen);
-    if (rc == 0 && n == 1) rc = s->ops->zscore(s, kb.key, members[0], &sfound, &ts, err, errlen);
+    rc = zref_build(&z, s, 'q', scope, name, tail, err, errlen);
+    free(tail);
+    if (rc < 0) return -1;
+    idp += z.zm.plen; /* the prefix "qNAME SEP ID SEP" */
+    rc = s->ops->zrange(s, z.kb.key, z.zm.m, INT64_MIN, INT64_MAX, 1, &members, &n, err, errlen);
+    if (rc == 0 && n == 1) rc = s->ops->zscore(s, z.kb.key, members[0], &sfound, &ts, err, errlen);
     if (rc == 0 && sfound) {
         int d = request_decode(members[0] + idp, strlen(members[0]) - idp, ts, req);
 
@@ -1004,11 +995,10 @@ int store_request_get(store_t *s, const char *scope, const char *name, const cha
         }
         *found = d == 0; /* a malformed record: as if absent */
     }
-    key_done(&kb);
+    zref_done(&z);
     for (size_t i = 0; i < n; i++)
         free(members[i]);
     free(members);
-    free(prefix);
     return rc;
 }
 

@@ -252,21 +252,15 @@ static int scan_gone(void *arg, const char *m, size_t len, int64_t score)
 static int plain_add(struct store_cache *c, const char *key, const char *member, int64_t score,
                      int *flags, int64_t min_score, char ***below, size_t *n, int *add)
 {
-    const char *sep = strchr(member, STORE_SEP);
     struct plain_scan ps = {.member = member, .top = score, .line = min_score, .add = 1};
-    size_t plen;
+    size_t plen = store_zprefix(member, *flags, &ps.rlen);
 
     *below = NULL;
     *n = 0;
     *add = 1;
-    if (!(*flags & ZADD_PREFIX) || min_score == INT64_MIN || sep == NULL) return 0;
+    if (plen == 0 || min_score == INT64_MIN) return 0;
     if ((*flags & (ZADD_FROM_MAX | ZADD_REPLACE)) && !(*flags & ZADD_FIXED)) return 0;
-    plen = (size_t)(sep - member) + 1;
     ps.mlen = strlen(member);
-    if (*flags & ZADD_REPLACE) {
-        const char *r = strchr(sep + 1, STORE_SEP);
-        if (r != NULL) ps.rlen = (size_t)(r - member) + 1;
-    }
     if (*flags & ZADD_FROM_MAX) {
         store_mem_zscan(c->mem, key, member, plen, scan_top, &ps);
         ps.line = ps.top - (score - min_score);

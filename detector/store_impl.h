@@ -58,6 +58,13 @@ typedef int (*store_field_fn)(void *arg, const char *name, size_t nlen, const ch
  * (the breaker's): their line is the script's. */
 #define ZADD_FIXED 32
 
+/* The prefixes of a member under these flags: the length of the part that
+ * ZADD_PREFIX prunes by (through the first STORE_SEP; 0 without
+ * ZADD_PREFIX or a STORE_SEP) and, into *rlen when not NULL, of the part
+ * ZADD_REPLACE removes by (through the second; 0 without ZADD_REPLACE or a
+ * second STORE_SEP). */
+size_t store_zprefix(const char *member, int flags, size_t *rlen);
+
 struct store_ops {
     /* Frees the implementation, including the struct store it embeds. */
     void (*destroy)(store_t *s);

@@ -312,14 +312,6 @@ static void z_prune_prefix(struct zset *z, int64_t min, const char *prefix, size
     z_drop_prefix(z, z_bound(z, min, 0), prefix, plen);
 }
 
-/* The length of member's prefix under ZADD_PREFIX (through STORE_SEP). */
-static size_t prefix_len(const char *member, int flags)
-{
-    const char *sep = (flags & ZADD_PREFIX) ? strchr(member, STORE_SEP) : NULL;
-
-    return sep != NULL ? (size_t)(sep - member) + 1 : 0;
-}
-
 static int mem_zadd(store_t *s, const char *key, const char *member, int64_t score, int flags,
                     int64_t min_score, int64_t ttl_ms, char *err, size_t errlen)
 {
@@ -330,7 +322,7 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
     struct zset *z;
     struct slot *sl;
     struct zent *e;
-    size_t plen = prefix_len(member, flags);
+    size_t rlen, plen = store_zprefix(member, flags, &rlen);
 
     (void)ttl_ms;
     if (obj_open(m, key, T_ZSET, 1, &o, err, errlen) < 0) return -1;
@@ -356,11 +348,7 @@ static int mem_zadd(store_t *s, const char *key, const char *member, int64_t sco
             return 0;
         }
     }
-    if ((flags & ZADD_REPLACE) && plen > 0) {
-        const char *sep = strchr(member + plen, STORE_SEP);
-
-        if (sep != NULL) z_drop_prefix(z, z->n, member, (size_t)(sep - member) + 1);
-    }
+    if (rlen > 0) z_drop_prefix(z, z->n, member, rlen);
     sl = strmap_find(&z->idx, member, len, h);
     if (sl != NULL) {
         e = sl->val;

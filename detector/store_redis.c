@@ -406,20 +406,12 @@ static int redis_zadd(store_t *s, const char *key, const char *member, int64_t s
         return write_argv(r, err, errlen, 4, gt, elens);
     }
     if (flags & ZADD_PREFIX) {
-        const char *sep = strchr(member, STORE_SEP);
-        const char *rsep =
-            sep != NULL && (flags & ZADD_REPLACE) ? strchr(sep + 1, STORE_SEP) : NULL;
+        size_t rlen, plen = store_zprefix(member, flags, &rlen);
         char sc[24], line[24], ttl[24];
         const char *argv[8] = {
             sc, member, how, line, ttl, member, (flags & ZADD_FROM_MAX) ? "1" : "0", member};
-        size_t lens[8] = {fmt_i64(sc, score),
-                          strlen(member),
-                          2,
-                          0,
-                          fmt_i64(ttl, ttl_ms),
-                          sep != NULL ? (size_t)(sep - member) + 1 : 0,
-                          1,
-                          rsep != NULL ? (size_t)(rsep - member) + 1 : 0};
+        size_t lens[8] = {fmt_i64(sc, score),   strlen(member), 2, 0,
+                          fmt_i64(ttl, ttl_ms), plen,           1, rlen};
 
         if (min_score != INT64_MIN) lens[3] = fmt_i64(line, min_score);
         /* Another key than the pending call's: that call goes first. */
