@@ -57,7 +57,7 @@ struct store_cache {
     struct store base;
     store_t *back;      /* borrowed */
     store_t *snap;      /* the loaded keys as the backing store had them */
-    store_t *mem;       /* this pass's copy of snap, changed by the pass */
+    store_t *mem;       /* this pass's state: snap, moved, changed by the pass */
     struct strmap keys; /* key -> struct ckey */
     unsigned pass;      /* the pass in progress (0: none yet) */
     struct ckey **need; /* the keys missed in this pass */
@@ -205,6 +205,7 @@ struct plain_scan {
     const char *member; /* the member added */
     size_t mlen, rlen;  /* its length; its id prefix (ZADD_REPLACE), or 0 */
     int64_t top, line;  /* the greatest score; the line below which to prune */
+    int64_t low;        /* the least score */
     int add;            /* the member is added */
     char **below;       /* the members to remove */
     size_t n, cap;
@@ -216,6 +217,7 @@ static int scan_top(void *arg, const char *m, size_t len, int64_t score)
     (void)m;
     (void)len;
     if (score > ps->top) ps->top = score;
+    if (score < ps->low) ps->low = score;
     return 0;
 }
 
@@ -248,22 +250,42 @@ static int scan_gone(void *arg, const char *m, size_t len, int64_t score)
  * OP_ZREM of those members after the add: the result of the add, remove
  * and prune of one script. *below (*n members, caller frees) are the
  * members to remove; *add 0 when the member is not added (ZADD_FROM_MAX).
- * 0, or -1 when out of memory. */
+ *
+ * A key of one window (a distinct count, no ZADD_PREFIX) pruned from its
+ * greatest score (ZADD_FROM_MAX) gets its line here too: *flags loses
+ * ZADD_FROM_MAX and *min_score becomes that line, or INT64_MIN when
+ * nothing (the member included) is below it, so the backing store sends
+ * ZADD, ZREMRANGEBYSCORE (only then) and PEXPIRE instead of a script.
+ * Daemons of other partitions may add to such a key (its scope need not
+ * be an identity): a prune by score leaves their members above the line,
+ * and a greater score of theirs that this copy lacks only puts the line
+ * higher, which the next add prunes to; readers count by time, never
+ * below the line. 0, or -1 when out of memory. */
 static int plain_add(struct store_cache *c, const char *key, const char *member, int64_t score,
-                     int *flags, int64_t min_score, char ***below, size_t *n, int *add)
+                     int *flags, int64_t *min_score, char ***below, size_t *n, int *add)
 {
-    struct plain_scan ps = {.member = member, .top = score, .line = min_score, .add = 1};
+    struct plain_scan ps = {
+        .member = member, .top = score, .low = score, .line = *min_score, .add = 1};
     size_t plen = store_zprefix(member, *flags, &ps.rlen);
 
     *below = NULL;
     *n = 0;
     *add = 1;
-    if (plen == 0 || min_score == INT64_MIN) return 0;
+    if (*min_score == INT64_MIN) return 0;
+    if (plen == 0 && !(*flags & ZADD_PREFIX) && (*flags & ZADD_FROM_MAX)) {
+        store_mem_zscan(c->mem, key, member, 0, scan_top, &ps);
+        ps.line = ps.top - (score - *min_score);
+        *min_score = ps.low < ps.line ? ps.line : INT64_MIN;
+        *flags &= ~ZADD_FROM_MAX;
+        return 0;
+    }
+    if (plen == 0) return 0;
+    int64_t min = *min_score;
     if ((*flags & (ZADD_FROM_MAX | ZADD_REPLACE)) && !(*flags & ZADD_FIXED)) return 0;
     ps.mlen = strlen(member);
     if (*flags & ZADD_FROM_MAX) {
         store_mem_zscan(c->mem, key, member, plen, scan_top, &ps);
-        ps.line = ps.top - (score - min_score);
+        ps.line = ps.top - (score - min);
         ps.add = score >= ps.line;
     }
     if (store_mem_zscan(c->mem, key, member, plen, scan_gone, &ps) < 0) {
@@ -294,24 +316,25 @@ static int cache_zadd(store_t *s, const char *key, const char *member, int64_t s
     char **below;
     size_t n;
     struct wop *w;
-    int add;
+    int add, wflags = flags; /* the flags and line of the write */
+    int64_t wmin = min_score;
 
     if (u <= 0) return u < 0 ? oom(err, errlen) : 0;
-    if (plain_add(c, key, member, score, &flags, min_score, &below, &n, &add) < 0)
+    if (plain_add(c, key, member, score, &wflags, &wmin, &below, &n, &add) < 0)
         return oom(err, errlen);
     if (c->mem->ops->zadd(c->mem, key, member, score, flags, min_score, ttl_ms, err, errlen) < 0) {
         free_list(below, n);
         return -1;
     }
     /* A plain add the line refuses is no add at all. */
-    if (add || !(flags & ZADD_NOPRUNE)) {
+    if (add || !(wflags & ZADD_NOPRUNE)) {
         if ((w = log_add(c, OP_ZADD, key, member)) == NULL) goto oom;
         w->score = score;
-        w->flags = flags;
-        w->min_score = min_score;
+        w->flags = wflags;
+        w->min_score = wmin;
         w->ttl_ms = ttl_ms;
     }
-    if (n > 0 && (flags & ZADD_NOPRUNE)) { /* the removals, after the add */
+    if (n > 0 && (wflags & ZADD_NOPRUNE)) { /* the removals, after the add */
         struct store_field *f = calloc(n, sizeof *f);
         if (f == NULL || (w = log_add(c, OP_ZREM, key, NULL)) == NULL) {
             free(f);
@@ -511,15 +534,15 @@ int store_cache_begin(store_t *s, char *err, size_t errlen)
         store_err(err, errlen, "store: not a cache");
         return -1;
     }
-    if (c->snap == NULL && (c->snap = store_mem_new(store_prefix(s))) == NULL)
-        return oom(err, errlen);
+    /* The loaded keys become this pass's state as they are, not copied:
+     * most passes are the last. A pass after this one fetches every loaded
+     * key again (store_cache_fetch), as the backing store still has it
+     * (nothing of the batch is written before the last pass). */
     store_free(c->mem);
-    c->mem = store_mem_new(store_prefix(s));
-    if (c->mem == NULL || store_mem_copy(c->snap, c->mem, err, errlen) < 0) {
-        store_free(c->mem);
-        c->mem = NULL;
+    c->mem = c->snap;
+    c->snap = NULL;
+    if (c->mem == NULL && (c->mem = store_mem_new(store_prefix(s))) == NULL)
         return oom(err, errlen);
-    }
     log_clear(c);
     c->nneed = 0;
     if (++c->pass == 0) c->pass = 1; /* 0 is "never" in a ckey */
@@ -548,26 +571,187 @@ int store_cache_fetch(store_t *s, char *err, size_t errlen)
         return -1;
     }
     if (c->nneed == 0) return 0;
-    keys = malloc(c->nneed * sizeof *keys);
-    types = malloc(c->nneed * sizeof *types);
-    if (keys == NULL || types == NULL) {
+    /* the keys missed, and the keys loaded before (the pass changed them) */
+    size_t n = c->nneed, k = 0;
+    for (i = 0; i < c->keys.cap; i++) {
+        const struct ckey *ck = c->keys.slots[i].key != NULL ? c->keys.slots[i].val : NULL;
+        if (ck != NULL && ck->loaded) n++;
+    }
+    keys = malloc(n * sizeof *keys);
+    types = malloc(n * sizeof *types);
+    if (keys == NULL || types == NULL || (c->snap = store_mem_new(store_prefix(s))) == NULL) {
         free(keys);
         free(types);
         return oom(err, errlen);
     }
     for (i = 0; i < c->nneed; i++) {
-        keys[i] = c->need[i]->key;
-        types[i] = c->need[i]->type;
+        keys[k] = c->need[i]->key;
+        types[k++] = c->need[i]->type;
     }
-    rc = c->back->ops->fetch(c->back, c->nneed, keys, types, c->snap, err, errlen);
+    for (i = 0; i < c->keys.cap; i++) {
+        const struct ckey *ck = c->keys.slots[i].key != NULL ? c->keys.slots[i].val : NULL;
+        if (ck != NULL && ck->loaded) {
+            keys[k] = ck->key;
+            types[k++] = ck->type;
+        }
+    }
+    rc = c->back->ops->fetch(c->back, n, keys, types, c->snap, err, errlen);
     if (rc == 0) {
         for (i = 0; i < c->nneed; i++)
             c->need[i]->loaded = 1;
-        c->fetched += c->nneed;
+        c->fetched += n;
         c->nneed = 0;
+    } else {
+        store_free(c->snap);
+        c->snap = NULL;
     }
     free(keys);
     free(types);
+    return rc;
+}
+
+/* Sends one write of the log to the backing store. */
+static int commit_op(store_t *b, const struct wop *w, char *err, size_t errlen)
+{
+    switch (w->kind) {
+    case OP_ZADD:
+        return b->ops->zadd(b, w->key, w->str, w->score, w->flags, w->min_score, w->ttl_ms, err,
+                            errlen);
+    case OP_ZREM: {
+        const char **m = malloc(w->nf * sizeof *m);
+        int rc;
+
+        if (m == NULL) return oom(err, errlen);
+        for (size_t k = 0; k < w->nf; k++)
+            m[k] = w->f[k].name;
+        rc = b->ops->zrem(b, w->key, m, w->nf, err, errlen);
+        free(m);
+        return rc;
+    }
+    case OP_HREPLACE:
+        return b->ops->hreplace(b, w->key, w->f, w->nf, w->ttl_ms, w->expire_at_ms, err, errlen);
+    case OP_SET:
+        return b->ops->set(b, w->key, w->str, w->ttl_ms, err, errlen);
+    case OP_DEL:
+        return b->ops->del(b, w->key, err, errlen);
+    case OP_PUSH:
+        return b->ops->lpush_unique(b, w->key, w->str, w->cap, err, errlen);
+    }
+    store_err(err, errlen, "store: bad write %d", w->kind);
+    return -1;
+}
+
+/* The kinds of write that commit_run regroups: plain adds to a scope's
+ * sorted set with NX and with GT, removals of members, and other plain
+ * adds (a distinct count's, whose order is kept). */
+enum { W_NX, W_GT, W_REM, W_ORDERED, W_KINDS };
+
+/* A write that only adds or removes members, in plain commands: -1 for any
+ * other (a script, a hash, a string, a list, a delete), else its W_ kind. */
+static int movable(const struct wop *w)
+{
+    if (w->kind == OP_ZREM) return W_REM;
+    if (w->kind != OP_ZADD) return -1;
+    if (w->flags & ZADD_PREFIX) {
+        if (!(w->flags & ZADD_NOPRUNE)) return -1;
+        return (w->flags & ZADD_GT) ? W_GT : W_NX;
+    }
+    return (w->flags & ZADD_FROM_MAX) ? -1 : W_ORDERED;
+}
+
+/* Does any member of w (of kind a) appear in v (of kind b, another)? */
+static int touches(const struct wop *w, const struct wop *v)
+{
+    size_t nw = w->kind == OP_ZREM ? w->nf : 1, nv = v->kind == OP_ZREM ? v->nf : 1;
+
+    for (size_t i = 0; i < nw; i++) {
+        const char *m = w->kind == OP_ZREM ? w->f[i].name : w->str;
+
+        for (size_t k = 0; k < nv; k++)
+            if (strcmp(m, v->kind == OP_ZREM ? v->f[k].name : v->str) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Sends the writes log[from..to), all movable, regrouped: the writes of
+ * one key together (keys in the order of their first write), and within a
+ * key its NX adds, its GT adds, then one removal of every member it
+ * removes, so the backing store sends one ZADD per kind and one TTL (see
+ * pend_plain in store_redis.c). Member adds and removals commute across
+ * keys, and within a key when no member is both added and removed or added
+ * with both NX and GT (else that key's writes keep their order). They
+ * only ever change an event's own members: a cut in the middle leaves a
+ * part of the event's state, which deciding the event again (it is not
+ * marked done: the mark is a SET, never moved) adds again. */
+static int commit_run(struct store_cache *c, size_t from, size_t to, char *err, size_t errlen)
+{
+    store_t *b = c->back;
+    size_t n = to - from, ng;
+    size_t *g = malloc(n * sizeof *g);
+    char *sent = calloc(n, 1);
+    int rc = -1;
+
+    if (g == NULL || sent == NULL) {
+        oom(err, errlen);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *key = c->log[from + i].key;
+        int ordered = 0;
+        size_t nrem = 0;
+
+        if (sent[i]) continue;
+        ng = 0;
+        for (size_t k = i; k < n; k++)
+            if (!sent[k] && strcmp(c->log[from + k].key, key) == 0) {
+                g[ng++] = k;
+                sent[k] = 1;
+            }
+        for (size_t a = 0; a < ng && !ordered; a++) {
+            const struct wop *wa = &c->log[from + g[a]];
+            int ka = movable(wa);
+
+            if (ka == W_ORDERED) ordered = 1;
+            if (ka == W_REM) nrem += wa->nf;
+            for (size_t z = a + 1; z < ng && !ordered; z++) {
+                const struct wop *wz = &c->log[from + g[z]];
+
+                if (movable(wz) != ka && touches(wa, wz)) ordered = 1;
+            }
+        }
+        if (ordered) {
+            for (size_t a = 0; a < ng; a++)
+                if (commit_op(b, &c->log[from + g[a]], err, errlen) < 0) goto done;
+            continue;
+        }
+        for (int kind = W_NX; kind <= W_GT; kind++)
+            for (size_t a = 0; a < ng; a++)
+                if (movable(&c->log[from + g[a]]) == kind &&
+                    commit_op(b, &c->log[from + g[a]], err, errlen) < 0)
+                    goto done;
+        if (nrem > 0) {
+            const char **m = malloc(nrem * sizeof *m);
+            size_t k = 0;
+
+            if (m == NULL) {
+                oom(err, errlen);
+                goto done;
+            }
+            for (size_t a = 0; a < ng; a++) {
+                const struct wop *w = &c->log[from + g[a]];
+
+                for (size_t f = 0; w->kind == OP_ZREM && f < w->nf; f++)
+                    m[k++] = w->f[f].name;
+            }
+            int r = b->ops->zrem(b, key, m, nrem, err, errlen);
+            free(m);
+            if (r < 0) goto done;
+        }
+    }
+    rc = 0;
+done:
+    free(g);
+    free(sent);
     return rc;
 }
 
@@ -575,7 +759,7 @@ int store_cache_commit(store_t *s, char *err, size_t errlen)
 {
     struct store_cache *c = cache_of(s);
     store_t *b;
-    size_t i;
+    size_t i, j;
 
     if (c == NULL) {
         store_err(err, errlen, "store: not a cache");
@@ -586,41 +770,17 @@ int store_cache_commit(store_t *s, char *err, size_t errlen)
         return -1;
     }
     b = c->back;
-    for (i = 0; i < c->nlog; i++) {
-        const struct wop *w = &c->log[i];
-        int rc = -1;
-
-        switch (w->kind) {
-        case OP_ZADD:
-            rc = b->ops->zadd(b, w->key, w->str, w->score, w->flags, w->min_score, w->ttl_ms, err,
-                              errlen);
-            break;
-        case OP_ZREM: {
-            const char **m = malloc(w->nf * sizeof *m);
-            if (m == NULL) {
-                store_err(err, errlen, "store: out of memory");
-                return -1;
-            }
-            for (size_t k = 0; k < w->nf; k++)
-                m[k] = w->f[k].name;
-            rc = b->ops->zrem(b, w->key, m, w->nf, err, errlen);
-            free(m);
-            break;
+    for (i = 0; i < c->nlog; i = j) {
+        /* a run of member adds and removals, regrouped; any other write
+         * keeps its place */
+        for (j = i; j < c->nlog && movable(&c->log[j]) >= 0; j++)
+            ;
+        if (j > i) {
+            if (commit_run(c, i, j, err, errlen) < 0) return -1;
+            continue;
         }
-        case OP_HREPLACE:
-            rc = b->ops->hreplace(b, w->key, w->f, w->nf, w->ttl_ms, w->expire_at_ms, err, errlen);
-            break;
-        case OP_SET:
-            rc = b->ops->set(b, w->key, w->str, w->ttl_ms, err, errlen);
-            break;
-        case OP_DEL:
-            rc = b->ops->del(b, w->key, err, errlen);
-            break;
-        case OP_PUSH:
-            rc = b->ops->lpush_unique(b, w->key, w->str, w->cap, err, errlen);
-            break;
-        }
-        if (rc < 0) return -1;
+        if (commit_op(b, &c->log[i], err, errlen) < 0) return -1;
+        j = i + 1;
     }
     if (b->ops->flush(b, err, errlen) < 0) return -1;
     c->committed += c->nlog;

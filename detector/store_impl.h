@@ -141,10 +141,6 @@ enum { STORE_T_ZSET = 1, STORE_T_HASH, STORE_T_LIST, STORE_T_STR };
 int store_mem_zscan(store_t *s, const char *key, const char *prefix, size_t plen,
                     int (*fn)(void *arg, const char *member, size_t len, int64_t score), void *arg);
 
-/* Copies every key of the memory store src into the memory store into
- * (which should be empty). 0, or -1 when out of memory. */
-int store_mem_copy(store_t *src, store_t *into, char *err, size_t errlen);
-
 /* The part common to every store. Implementations embed it as their first
  * member and cast. */
 struct store {

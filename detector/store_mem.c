@@ -806,21 +806,6 @@ int store_mem_zscan(store_t *s, const char *key, const char *prefix, size_t plen
     return rc;
 }
 
-int store_mem_copy(store_t *src, store_t *into, char *err, size_t errlen)
-{
-    struct store_mem *m = (struct store_mem *)src;
-    size_t i;
-
-    for (i = 0; i < m->keys.cap; i++) {
-        const struct slot *sl = &m->keys.slots[i];
-
-        if (sl->key != NULL &&
-            obj_put_copy((struct store_mem *)into, sl->key, sl->val, err, errlen) < 0)
-            return -1;
-    }
-    return 0;
-}
-
 /* --- The store ------------------------------------------------------------ */
 
 static int mem_reconnect(store_t *s, char *err, size_t errlen)

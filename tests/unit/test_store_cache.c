@@ -429,20 +429,29 @@ static int group_teardown(void **state)
     return 0;
 }
 
-static long evalsha_calls(redisContext *rc)
+/* How many times Redis ran command (lower case) so far. */
+static long calls(redisContext *rc, const char *command)
 {
     redisReply *r = redisCommand(rc, "INFO commandstats");
+    char field[64];
     const char *p;
     long n;
 
     assert_non_null(r);
-    p = strstr(r->str, "cmdstat_evalsha:calls=");
-    n = p != NULL ? atol(p + 22) : 0;
+    snprintf(field, sizeof field, "cmdstat_%s:calls=", command);
+    p = strstr(r->str, field);
+    n = p != NULL ? atol(p + strlen(field)) : 0;
     freeReplyObject(r);
     return n;
 }
 
-static void put_request(store_t *s, const char *id, const char *ip, int64_t ts)
+static long evalsha_calls(redisContext *rc)
+{
+    return calls(rc, "evalsha");
+}
+
+static void put_request_in(store_t *s, const char *scope, const char *id, const char *ip,
+                           int64_t ts)
 {
     store_request_t rq;
     const char *name = "ip";
@@ -454,8 +463,13 @@ static void put_request(store_t *s, const char *id, const char *ip, int64_t ts)
     memcpy(&rq.name[0], &name, sizeof name);
     memcpy(&rq.value[0], &ip, sizeof ip);
     rq.nfields = 1;
-    if (store_request_put(s, "pl", "login", id, &rq, DAY, err, sizeof err) < 0)
+    if (store_request_put(s, scope, "login", id, &rq, DAY, err, sizeof err) < 0)
         fail_msg("request_put: %s", err);
+}
+
+static void put_request(store_t *s, const char *id, const char *ip, int64_t ts)
+{
+    put_request_in(s, "pl", id, ip, ts);
 }
 
 /* Through the cache, which sees the key, adds to a scope's sorted set are
@@ -519,6 +533,154 @@ static void test_plain_adds(void **state)
     store_free(back);
 }
 
+/* Runs fn over the cache as the daemon runs a batch: passes until none
+ * misses, then the commit. */
+static void cache_batch(store_t *c, void (*fn)(store_t *s))
+{
+    char err[256];
+
+    for (int pass = 0;; pass++) {
+        assert_true(pass < 10);
+        assert_int_equal(store_cache_begin(c, err, sizeof err), 0);
+        fn(c);
+        if (store_cache_missing(c) == 0) break;
+        assert_int_equal(store_cache_fetch(c, err, sizeof err), 0);
+    }
+    if (store_cache_commit(c, err, sizeof err) < 0) fail_msg("commit: %s", err);
+    store_cache_end(c);
+}
+
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        char err_[256];                                                                            \
+        if ((call) < 0) fail_msg("%s", err_);                                                      \
+    } while (0)
+#define E err_, sizeof err_
+
+/* One event's writes on scope sc: a window (its old member pruned), two
+ * known sets, a distinct count (its old member pruned) and a request (its
+ * earlier record replaced). */
+static void grouped_event(store_t *s, const char *sc)
+{
+    char dscope[32];
+
+    snprintf(dscope, sizeof dscope, "ip=%s", sc);
+    OK(store_window_add(s, sc, "w", "ev-2", T0, 600 * 1000000LL, E));
+    OK(store_set_add(s, sc, "ips", "ip-1", T0, DAY, E));
+    OK(store_set_add(s, sc, "devices", "dev-1", T0, DAY, E));
+    OK(store_distinct_add(s, dscope, "ids", "id-2", T0, 60 * 1000000LL, E));
+    put_request_in(s, sc, "r1", "ip-b", T0);
+}
+
+static void grouped_event_gw(store_t *s)
+{
+    grouped_event(s, "gw");
+}
+
+/* The earlier state of grouped_event's scope sc. */
+static void grouped_before(store_t *s, const char *sc)
+{
+    char dscope[32];
+
+    snprintf(dscope, sizeof dscope, "ip=%s", sc);
+    OK(store_window_add(s, sc, "w", "ev-1", T0 - DAY, 600 * 1000000LL, E));
+    OK(store_distinct_add(s, dscope, "ids", "id-1", T0 - DAY, 60 * 1000000LL, E));
+    put_request_in(s, sc, "r1", "ip-a", T0 - 1000);
+    OK(store_flush(s, E));
+}
+
+/* The members and scores of a sorted set, as text. */
+static void dump_zset(redisContext *rc, const char *key, char *out, size_t outlen)
+{
+    redisReply *r = redisCommand(rc, "ZRANGE %s 0 -1 WITHSCORES", key);
+
+    out[0] = '\0';
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i < r->elements; i++) {
+        strncat(out, r->element[i]->str, outlen - strlen(out) - 1);
+        strncat(out, " ", outlen - strlen(out) - 1);
+    }
+    freeReplyObject(r);
+}
+
+/* Through the cache, an event's member adds and removals go to Redis
+ * regrouped by key and kind: for the scope's set one ZADD NX (the window's,
+ * the first-seen and the request's members), one ZADD GT (the latest-seen),
+ * one TTL and one ZREM (the pruned and the replaced), and a distinct
+ * count's add and prune in plain commands, no script. The state is the one
+ * of the same operations one at a time on the store itself (scope gw2). */
+static void test_grouped_writes(void **state)
+{
+    (void)state;
+    store_t *back = redis_store(), *c = store_cache_new(back);
+    redisContext *rc = redisConnect("127.0.0.1", g_redis.port);
+    char a[4096], b[4096];
+
+    assert_true(rc != NULL && rc->err == 0);
+    grouped_before(back, "gw");
+    grouped_before(back, "gw2");
+    long zadd = calls(rc, "zadd"), pexpire = calls(rc, "pexpire"), zrem = calls(rc, "zrem"),
+         eval = calls(rc, "evalsha");
+    cache_batch(c, grouped_event_gw);
+    assert_int_equal(calls(rc, "evalsha"), eval);
+    assert_int_equal(calls(rc, "zadd") - zadd, 3);       /* NX, GT; the distinct count's */
+    assert_int_equal(calls(rc, "pexpire") - pexpire, 3); /* NX and GT; the distinct count's */
+    assert_int_equal(calls(rc, "zrem") - zrem, 1);
+    grouped_event(back, "gw2");
+    OK(store_flush(back, E));
+    dump_zset(rc, "t:{gw}:z", a, sizeof a);
+    dump_zset(rc, "t:{gw2}:z", b, sizeof b);
+    assert_string_equal(a, b);
+    assert_non_null(strstr(a, "ww\x1f"
+                              "ev-2"));
+    assert_null(strstr(a, "ww\x1f"
+                          "ev-1")); /* pruned */
+    assert_null(strstr(a, "ip-a")); /* replaced */
+    dump_zset(rc, "t:{ip=gw}:d:ids", a, sizeof a);
+    dump_zset(rc, "t:{ip=gw2}:d:ids", b, sizeof b);
+    assert_string_equal(a, b);
+    assert_null(strstr(a, "id-1"));
+    redisReply *r = redisCommand(rc, "PTTL t:{gw}:z");
+    assert_true(r->integer > 86400000); /* the longest keep and a day */
+    freeReplyObject(r);
+    redisFree(rc);
+    store_free(c);
+    store_free(back);
+}
+
+/* A window's member pruned and then added again in the same run of writes
+ * to one key: regrouping (adds first, then removals) would lose it, so
+ * that key's writes keep their order. */
+static void readd_event(store_t *s)
+{
+    const int64_t keep = 1000;
+
+    OK(store_window_add(s, "ra", "w", "a", T0, keep, E));
+    OK(store_window_add(s, "ra", "w", "b", T0 + 5000, keep, E)); /* prunes a */
+    OK(store_window_add(s, "ra", "w", "a", T0 + 5500, keep, E)); /* a again */
+}
+
+static void test_grouped_readd(void **state)
+{
+    (void)state;
+    store_t *back = redis_store(), *c = store_cache_new(back);
+    redisContext *rc = redisConnect("127.0.0.1", g_redis.port);
+    char a[1024], want[256];
+
+    assert_true(rc != NULL && rc->err == 0);
+    cache_batch(c, readd_event);
+    dump_zset(rc, "t:{ra}:z", a, sizeof a);
+    snprintf(want, sizeof want,
+             "ww\x1f"
+             "b %lld ww\x1f"
+             "a %lld ",
+             (long long)(T0 + 5000), (long long)(T0 + 5500));
+    assert_string_equal(a, want);
+    redisFree(rc);
+    store_free(c);
+    store_free(back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +691,8 @@ int main(void)
         cmocka_unit_test(test_differential_redis),
         cmocka_unit_test(test_redis_gone),
         cmocka_unit_test(test_plain_adds),
+        cmocka_unit_test(test_grouped_writes),
+        cmocka_unit_test(test_grouped_readd),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, group_setup, group_teardown) != 0;
