@@ -12,17 +12,22 @@
  * loaded keys and the batch's own earlier writes, in event order: its
  * decisions are those of one event at a time against the backing store.
  * Its writes (the log) are then sent to the backing store in event order,
- * pipelined, in one round trip (store_cache_commit).
+ * pipelined, in one round trip (store_cache_commit), each run of member
+ * adds and removals regrouped by key (commit_run).
  *
  * Writes that replace a whole value (a hash replaced, a string set, a key
  * deleted) need not load the key: the key is known for the rest of the
  * pass. Two passes are the rule (the first learns the keys, the second
- * decides); a third only when an event's keys depend on values read.
+ * decides); a key an event finds only through a value it read is loaded
+ * in the second pass as it is met (see usable).
  *
  * The backing store executes the log in order on one connection, so a
  * failure or a crash in the middle leaves a prefix of it: the state of
  * "events 1..k done, event k+1 partly", exactly what processing one event at
  * a time can leave, which the engine's idempotence per event already covers.
+ * (A regrouped run can also leave members of an event before k+1 unwritten
+ * when no mark of done separates them: an event fed again after a
+ * redelivery, whose members are already there.)
  */
 #include <stdlib.h>
 #include <string.h>
