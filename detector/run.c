@@ -1296,7 +1296,9 @@ int cmd_run(const char *conf_path)
         log_errorx("out of memory");
         goto out;
     }
-    /* Without it, one thread does the work of two. */
+    /* Without it, one thread does the work of two. Jansson's hash seed is
+     * made here, before two threads parse. */
+    json_object_seed(0);
     if (!(d.split = split_new())) log_warn("cannot start the parsing thread");
     char version[17];
     rules_version(d.cfg.rules_dir, version);

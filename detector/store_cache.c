@@ -31,6 +31,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store_impl.h"
 #include "strmap.h"
@@ -66,6 +67,11 @@ struct store_cache {
     struct strmap keys; /* key -> struct ckey */
     unsigned pass;      /* the pass in progress (0: none yet) */
     unsigned nth;       /* passes of this batch so far */
+    /* Loading keys at once (load_now) costs a round trip each: a pass
+     * stops when they have taken as long as the previous pass and its
+     * fetch (about what a further pass would cost), or load_budget_us
+     * when set (store_cache_set_load_budget). */
+    int64_t pass_start_us, prev_pass_us, load_us, load_budget_us;
     struct ckey **need; /* the keys missed in this pass */
     size_t nneed, capneed;
     struct wop *log; /* the writes of this pass, in order */
@@ -111,14 +117,27 @@ static struct ckey *key_get(struct store_cache *c, const char *key, int type)
 /* Loads key k into the pass's state now, in a round trip of its own: in
  * a pass after the first, at its first miss (see usable). 0, or -1 when
  * the backing store failed (the miss is then noted as any other). */
+static int64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int load_now(struct store_cache *c, struct ckey *k, int type)
 {
     const char *keys[1] = {k->key};
     int types[1] = {type};
     char err[256];
+    int64_t budget = c->load_budget_us >= 0 ? c->load_budget_us : c->prev_pass_us, t0;
 
+    if (c->load_us >= budget) return -1;
+    t0 = now_us();
     k->type = type;
-    if (c->back->ops->fetch(c->back, 1, keys, types, c->mem, err, sizeof err) < 0) return -1;
+    int rc = c->back->ops->fetch(c->back, 1, keys, types, c->mem, err, sizeof err);
+    c->load_us += now_us() - t0;
+    if (rc < 0) return -1;
     k->loaded = 1;
     c->fetched++;
     return 0;
@@ -130,13 +149,15 @@ static int load_now(struct store_cache *c, struct ckey *k, int type)
  *
  * The first pass learns the keys; the second finds them loaded, but for
  * the keys an event finds only through values it read (a request's
- * initiator IP, say). At such a miss, while the pass has had no other,
- * the key is loaded at once and the pass goes on: it is still exact, as
- * the backing store has the key as it was before the batch (nothing is
- * written before the last pass) and no earlier event of the pass touched
- * it (that would have been a miss). A round trip of one key instead of a
- * third pass over the whole batch, which every batch of a few hundred
- * events needed. */
+ * initiator IP, say). At each such miss, while the pass has had no miss
+ * it did not load, the key is loaded at once and the pass goes on: it is
+ * still exact, as the backing store has the key as it was before the
+ * batch (nothing is written before the last pass) and no earlier event of
+ * the pass touched it (that would have been a miss). A round trip of one
+ * key instead of a third pass over the whole batch, which nearly every
+ * batch of a few hundred events needed; once these round trips have taken
+ * as long as a further pass would (see pass_start_us), the misses are
+ * noted as in the first pass, for one fetch and a third pass. */
 static int usable(struct store_cache *c, const char *key, int type, int blind)
 {
     struct ckey *k = key_get(c, key, type);
@@ -576,9 +597,19 @@ int store_cache_begin(store_t *s, char *err, size_t errlen)
     store_free(c->mem);
     c->mem = c->snap;
     c->snap = NULL;
+    if (c->mem == NULL && c->nth > 0) {
+        /* no fetch since the last pass (or a failed one): what was loaded
+         * is gone with that pass's state, so it is loaded again */
+        for (size_t i = 0; i < c->keys.cap; i++)
+            if (c->keys.slots[i].key != NULL) ((struct ckey *)c->keys.slots[i].val)->loaded = 0;
+    }
     if (c->mem == NULL && (c->mem = store_mem_new(store_prefix(s))) == NULL)
         return oom(err, errlen);
     log_clear(c);
+    int64_t t = now_us();
+    if (c->nth > 0) c->prev_pass_us = t - c->pass_start_us;
+    c->pass_start_us = t;
+    c->load_us = 0;
     c->nneed = 0;
     if (++c->pass == 0) c->pass = 1; /* 0 is "never" in a ckey */
     c->passes++;
@@ -680,7 +711,7 @@ static int commit_op(store_t *b, const struct wop *w, char *err, size_t errlen)
 /* The kinds of write that commit_run regroups: plain adds to a scope's
  * sorted set with NX and with GT, removals of members, and other plain
  * adds (a distinct count's, whose order is kept). */
-enum { W_NX, W_GT, W_REM, W_ORDERED, W_KINDS };
+enum { W_NX, W_GT, W_REM, W_ORDERED };
 
 /* A write that only adds or removes members, in plain commands: -1 for any
  * other (a script, a hash, a string, a list, a delete), else its W_ kind. */
@@ -715,10 +746,13 @@ static int touches(const struct wop *w, const struct wop *v)
  * removes, so the backing store sends one ZADD per kind and one TTL (see
  * pend_plain in store_redis.c). Member adds and removals commute across
  * keys, and within a key when no member is both added and removed or added
- * with both NX and GT (else that key's writes keep their order). They
- * only ever change an event's own members: a cut in the middle leaves a
- * part of the event's state, which deciding the event again (it is not
- * marked done: the mark is a SET, never moved) adds again. */
+ * with both NX and GT (else that key's writes keep their order). A run
+ * holds the state writes of one new event (a SET marking it done ends it,
+ * and never moves) and those of events redelivered before it, fed again:
+ * a cut in the middle leaves part of them, which deciding the new event
+ * again (it is not marked done) and feeding the others again complete. A
+ * key's TTL may come out longer than in event order (its adds come before
+ * its removals), never shorter. */
 static int commit_run(struct store_cache *c, size_t from, size_t to, char *err, size_t errlen)
 {
     store_t *b = c->back;
@@ -864,6 +898,13 @@ static const struct store_ops cache_ops = {
     .fetch = NULL,
 };
 
+void store_cache_set_load_budget(store_t *s, long long us)
+{
+    struct store_cache *c = cache_of(s);
+
+    if (c != NULL) c->load_budget_us = us < 0 ? -1 : us;
+}
+
 store_t *store_cache_new(store_t *back)
 {
     struct store_cache *c;
@@ -876,5 +917,6 @@ store_t *store_cache_new(store_t *back)
         return NULL;
     }
     c->back = back;
+    c->load_budget_us = -1;
     return &c->base;
 }

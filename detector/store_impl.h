@@ -55,7 +55,9 @@ typedef int (*store_field_fn)(void *arg, const char *name, size_t nlen, const ch
  * a request) and one daemon at a time writes the key: such a caller may
  * remove the members to prune or replace itself (zrem) after a
  * ZADD_NOPRUNE add. Not for windows that daemons of other partitions share
- * (the breaker's): their line is the script's. */
+ * (the breaker's): their line is the script's. (A distinct count, which
+ * other daemons may share too, is pruned by score through the batch
+ * cache, with the line of the cache's copy: see plain_add.) */
 #define ZADD_FIXED 32
 
 /* The prefixes of a member under these flags: the length of the part that

@@ -108,14 +108,19 @@ int store_cache_begin(store_t *c, char *err, size_t errlen);
 size_t store_cache_missing(const store_t *c);
 /* Loads the missed keys from back (one round trip for Redis). */
 int store_cache_fetch(store_t *c, char *err, size_t errlen);
-/* Writes the pass's writes to back in order and waits for them. On failure
- * back holds a prefix of them; decide the batch again from the start. */
+/* Writes the pass's writes to back in order (runs of member adds and
+ * removals regrouped by key) and waits for them. On failure back holds a
+ * prefix of them; decide the batch again from the start. */
 int store_cache_commit(store_t *c, char *err, size_t errlen);
 /* Forgets the batch: what was loaded and written. */
 void store_cache_end(store_t *c);
 /* Totals since creation: passes run, keys fetched, writes committed. */
 void store_cache_counters(const store_t *c, unsigned long *passes, unsigned long *fetched,
                           unsigned long *written);
+/* How long, in a pass after the first, keys missed may be loaded one at a
+ * time before the misses wait for a further pass: -1 (the default) as
+ * long as the previous pass and its fetch took, 0 never (tests). */
+void store_cache_set_load_budget(store_t *c, long long us);
 
 /* Builds "PREFIX{SCOPE}:SUFFIX" into buf. Characters of the scope that
  * could end the hash tag or confuse a reader ('{', '}', '%', bytes below

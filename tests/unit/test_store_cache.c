@@ -710,18 +710,20 @@ static void dependent_batch(store_t *s)
 
 /* Keys found only through values read (two events, two IPs) are loaded
  * at once in the second pass, the first at its miss: two passes, not
- * three, and the answers of the store itself. */
-static void test_dependent_keys(void **state)
+ * three, and the answers of the store itself. Over memory, then over a
+ * real Redis. */
+static void dependent_keys(store_t *back)
 {
-    (void)state;
-    store_t *back = store_mem_new("p:"), *c = store_cache_new(back);
+    store_t *c = store_cache_new(back);
     char want[2][64];
     unsigned long passes, fetched, written;
 
     assert_non_null(c);
+    store_cache_set_load_budget(c, 10 * 1000000LL); /* not the time of a pass */
     put_request_in(back, "a", "r1", "ip-1", T0 - 10);
     put_request_in(back, "a", "r2", "ip-2", T0 - 5);
     OK(store_window_add(back, "ip-1", "w", "old", T0 - 100, DAY, E));
+    OK(store_flush(back, E));
     cache_batch(c, dependent_batch);
     store_cache_counters(c, &passes, &fetched, &written);
     assert_int_equal(passes, 2);
@@ -734,17 +736,104 @@ static void test_dependent_keys(void **state)
     assert_string_equal(dep_got[0], "ip-1 2");
     assert_string_equal(dep_got[1], "ip-2 1");
     store_free(c);
-    store_free(back);
+}
+
+static void test_dependent_keys(void **state)
+{
+    (void)state;
+    store_t *mem = store_mem_new("p:"), *red = redis_store();
+
+    dependent_keys(mem);
+    dependent_keys(red);
+    store_free(mem);
+    store_free(red);
+}
+
+/* Scope tp: an event adds to its window and counts it; the next finds the
+ * window of an IP through the request r1. */
+static char tp_got[2][64];
+
+static void third_pass_batch(store_t *s)
+{
+    int found = 0;
+    store_request_t rq;
+    long n = -1;
+
+    OK(store_window_add(s, "tp", "w", "m0", T0, DAY, E));
+    OK(store_window_count(s, "tp", "w", T0 - DAY, T0 + DAY, &n, E));
+    snprintf(tp_got[0], sizeof tp_got[0], "%ld", n);
+    OK(store_request_get(s, "tp", "login", "r1", &found, &rq, E));
+    if (!found) {
+        snprintf(tp_got[1], sizeof tp_got[1], "no request");
+        return;
+    }
+    OK(store_window_count(s, rq.value[0], "w", T0 - DAY, T0 + DAY, &n, E));
+    OK(store_window_add(s, rq.value[0], "w", "m1", T0, DAY, E));
+    snprintf(tp_got[1], sizeof tp_got[1], "%s %ld", rq.value[0], n);
+    store_request_clear(&rq);
+}
+
+static void window_is(store_t *s, const char *scope, const char *want)
+{
+    char **v = NULL, got[256] = "";
+    size_t n = 0;
+
+    OK(store_window_members(s, scope, "w", INT64_MIN, INT64_MAX, 10, &v, &n, E));
+    append_list(got, sizeof got, v, n);
+    assert_string_equal(got, want);
+}
+
+/* Keys found through values, with no loading at once (its budget 0): the
+ * misses wait for a third pass, which starts again from what the backing
+ * store has. The second pass added m0 to tp's window in its copy; the
+ * third must not see it twice. Over memory, then over a real Redis. */
+static void third_pass(store_t *back)
+{
+    store_t *c = store_cache_new(back);
+    unsigned long passes, fetched, written;
+
+    assert_non_null(c);
+    store_cache_set_load_budget(c, 0);
+    put_request_in(back, "tp", "r1", "ip-t", T0 - 10);
+    OK(store_window_add(back, "tp", "w", "old", T0 - 100, DAY, E));
+    OK(store_window_add(back, "ip-t", "w", "old", T0 - 100, DAY, E));
+    OK(store_flush(back, E));
+    cache_batch(c, third_pass_batch);
+    store_cache_counters(c, &passes, &fetched, &written);
+    assert_int_equal(passes, 3);
+    assert_int_equal(fetched, 3); /* tp's set; tp's again and ip-t's */
+    assert_string_equal(tp_got[0], "2");
+    assert_string_equal(tp_got[1], "ip-t 1");
+    window_is(back, "tp", " old m0");
+    window_is(back, "ip-t", " old m1");
+    store_free(c);
+}
+
+static void test_third_pass(void **state)
+{
+    (void)state;
+    store_t *mem = store_mem_new("p:"), *red = redis_store();
+
+    third_pass(mem);
+    third_pass(red);
+    store_free(mem);
+    store_free(red);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_passes),           cmocka_unit_test(test_dependent_keys),
-        cmocka_unit_test(test_no_stale_state),   cmocka_unit_test(test_commit_refuses_misses),
-        cmocka_unit_test(test_differential_mem), cmocka_unit_test(test_differential_redis),
-        cmocka_unit_test(test_redis_gone),       cmocka_unit_test(test_plain_adds),
-        cmocka_unit_test(test_grouped_writes),   cmocka_unit_test(test_grouped_readd),
+        cmocka_unit_test(test_passes),
+        cmocka_unit_test(test_dependent_keys),
+        cmocka_unit_test(test_third_pass),
+        cmocka_unit_test(test_no_stale_state),
+        cmocka_unit_test(test_commit_refuses_misses),
+        cmocka_unit_test(test_differential_mem),
+        cmocka_unit_test(test_differential_redis),
+        cmocka_unit_test(test_redis_gone),
+        cmocka_unit_test(test_plain_adds),
+        cmocka_unit_test(test_grouped_writes),
+        cmocka_unit_test(test_grouped_readd),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, group_setup, group_teardown) != 0;
