@@ -4,7 +4,7 @@
 #   make deps         install missing Debian packages (as root) or print the apt-get line
 #   make test         unit tests, rule-pack golden tests, integration tests with real servers
 #   make demo         a realistic stream through the daemon, with its own Redis and Kafka
-#   make bench        throughput, CPU, memory, latency on 1,000,000 events (~4 min; build/bench.json)
+#   make bench        throughput, CPU, memory, latency on 1,000,000 events (~3 min; build/bench.json)
 #   make SANITIZER=address|undefined test-unit
 #
 # CI sets WERROR=1 (warnings are errors).
