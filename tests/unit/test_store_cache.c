@@ -738,15 +738,22 @@ static void dependent_keys(store_t *back)
     store_free(c);
 }
 
+/* Runs fn over a memory store, then over a real Redis. */
+static void on_mem_and_redis(void (*fn)(store_t *back))
+{
+    store_t *mem = store_mem_new("p:"), *red = redis_store();
+
+    assert_non_null(mem);
+    fn(mem);
+    fn(red);
+    store_free(mem);
+    store_free(red);
+}
+
 static void test_dependent_keys(void **state)
 {
     (void)state;
-    store_t *mem = store_mem_new("p:"), *red = redis_store();
-
-    dependent_keys(mem);
-    dependent_keys(red);
-    store_free(mem);
-    store_free(red);
+    on_mem_and_redis(dependent_keys);
 }
 
 /* Scope tp: an event adds to its window and counts it; the next finds the
@@ -812,12 +819,7 @@ static void third_pass(store_t *back)
 static void test_third_pass(void **state)
 {
     (void)state;
-    store_t *mem = store_mem_new("p:"), *red = redis_store();
-
-    third_pass(mem);
-    third_pass(red);
-    store_free(mem);
-    store_free(red);
+    on_mem_and_redis(third_pass);
 }
 
 int main(void)
