@@ -114,9 +114,10 @@ static struct ckey *key_get(struct store_cache *c, const char *key, int type)
     return k;
 }
 
-/* Loads key k into the pass's state now, in a round trip of its own: in
- * a pass after the first, at its first miss (see usable). 0, or -1 when
- * the backing store failed (the miss is then noted as any other). */
+/* Loads key k into the pass's state now, in a round trip of its own: at a
+ * miss in a pass after the first (see usable). 0, or -1 when the pass's
+ * budget for such loads is spent or the backing store failed (the miss is
+ * then noted as any other). */
 static int64_t now_us(void)
 {
     struct timespec ts;
@@ -168,8 +169,7 @@ static int usable(struct store_cache *c, const char *key, int type, int blind)
         k->local_pass = c->pass;
         return 1;
     }
-    if (c->nth > 1 && c->nneed == 0 && k->need_pass != c->pass && load_now(c, k, type) == 0)
-        return 1;
+    if (c->nth > 1 && c->nneed == 0 && load_now(c, k, type) == 0) return 1;
     if (k->need_pass != c->pass) {
         if (c->nneed == c->capneed) {
             size_t ncap = c->capneed ? c->capneed * 2 : 64;
