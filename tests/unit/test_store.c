@@ -22,6 +22,7 @@
 
 #include "store.h"
 #include "../support/redis_server.h"
+#include "../support/requests.h"
 
 #define T0 1795514400000000LL /* 2026-11-24T10:00:00Z */
 #define SEC 1000000LL
@@ -554,14 +555,8 @@ static void test_request(void **state)
 static void req_put(struct fx *F, const char *scope, const char *id, int64_t ts, int64_t keep)
 {
     store_request_t req;
-    const char *name = "ip";
 
-    memset(&req, 0, sizeof req);
-    req.ts_us = ts;
-    snprintf(req.event_id, sizeof req.event_id, "ev-%s", id);
-    memcpy(&req.name[0], &name, sizeof name);
-    memcpy(&req.value[0], &id, sizeof id);
-    req.nfields = 1;
+    test_request_ip(&req, ts, id, id);
     OK(store_request_put(F->s, scope, "login", id, &req, keep, ERR));
 }
 

@@ -24,6 +24,7 @@
 
 #include "store.h"
 #include "../support/redis_server.h"
+#include "../support/requests.h"
 
 #define T0 1795514400000000LL /* 2026-11-24T10:00:00Z */
 #define DAY (86400 * 1000000LL)
@@ -454,15 +455,9 @@ static void put_request_in(store_t *s, const char *scope, const char *id, const 
                            int64_t ts)
 {
     store_request_t rq;
-    const char *name = "ip";
     char err[256];
 
-    memset(&rq, 0, sizeof rq);
-    rq.ts_us = ts;
-    snprintf(rq.event_id, sizeof rq.event_id, "ev-%s", ip);
-    memcpy(&rq.name[0], &name, sizeof name);
-    memcpy(&rq.value[0], &ip, sizeof ip);
-    rq.nfields = 1;
+    test_request_ip(&rq, ts, ip, ip);
     if (store_request_put(s, scope, "login", id, &rq, DAY, err, sizeof err) < 0)
         fail_msg("request_put: %s", err);
 }
