@@ -59,7 +59,7 @@ wait_for() {
     shift
     until "$@"; do
         [ "${EPOCHREALTIME%.*}" -lt "$until" ] || return 1
-        sleep 0.05
+        sleep "${WAIT_STEP:-0.05}"
     done
 }
 # processed_over FILE N: the daemon's counter is above N.

@@ -33,8 +33,12 @@ start_kafka 4
 check "the stream is in Kafka" produce_all
 collector_start a
 check "redis-server started" redis_up
+# Batches of 100: more commits to cut, and a daemon slow enough that a
+# kill point late in the stream is seen (every 10 ms) before the daemon,
+# restarted after the last kill, has run to the end of the stream.
 CONF_EXTRA="$CONF_EXTRA
-kafka.consumer.session.timeout.ms = $SESSION_MS" write_conf "$WORK/a.conf"
+kafka.consumer.session.timeout.ms = $SESSION_MS
+batch.size = 100" write_conf "$WORK/a.conf"
 STATS="$WORK/stats-a.json"
 # The kill points: KILLS random fractions (5% to 85%: some stream must be
 # left) of the action ids of replay published, in order: the progress of
@@ -54,7 +58,8 @@ published_at_least() { [ "$(published)" -ge "$1" ]; }
 start_detector "$WORK/a.conf" "$WORK/a.log"
 kills=0 resumes="" republished=0 taken=0 alive_ok=1 at_keys="" midstream=1
 for pct in $points; do
-    wait_for 300 published_at_least $((expected * pct / 100)) || log "kill point $pct% not reached"
+    WAIT_STEP=0.01 wait_for 300 published_at_least $((expected * pct / 100)) ||
+        log "kill point $pct% not reached"
     kill -0 "$DETECTOR_PID" 2>/dev/null || alive_ok=0
     [ "$(grep -c '"identity":"marker-' "$WORK/a-actions.jsonl")" -lt "$MARKERS" ] || midstream=0
     kill -KILL "$DETECTOR_PID"
