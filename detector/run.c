@@ -6,15 +6,20 @@
  *   2. parse every message once, then decide the valid events in order with
  *      the decisions of one event at a time, through the batch cache
  *      (store_cache.c): the state the batch needs comes from Redis in one
- *      round trip (rarely two) and its writes, the outbox included, go back
- *      in one more. When Redis fails, the partitions are paused and the whole
- *      batch is decided again with backoff until Redis answers: nothing is
- *      skipped;
- *   3. produce the dead letters and actions in message order, and wait until
- *      the producer has delivered every one (failed deliveries are produced
+ *      round trip (rarely two) and its writes, the outbox included, are sent
+ *      back in one more. When Redis fails, the partitions are paused and the
+ *      whole batch is decided again with backoff until Redis answers:
+ *      nothing is skipped;
+ *   3. settle it (settle): once Redis has confirmed every write, produce the
+ *      dead letters and actions in message order, and wait until the
+ *      producer has delivered every one (failed deliveries are produced
  *      again);
  *   4. only then store the offsets of the batch (committed by librdkafka's
  *      auto-commit, and synchronously on shutdown and on revocation).
+ * Redis applies a batch's writes while the next batch is taken, parsed and
+ * run through its first pass (which needs nothing from Redis); the batch is
+ * settled before the next one reads Redis, or at once when no next batch is
+ * ready.
  * At-least-once delivery plus idempotent state and deterministic action ids
  * gives every effect exactly once by action_id.
  *
@@ -111,6 +116,8 @@ typedef struct daemon {
     guard_t guard;            /* the state marker (redis.on_state_loss) */
     int64_t guard_ms;         /* its last check */
     split_t *split;           /* a second thread: parsing and releasing a batch */
+    struct batch *batch;      /* the batch in hand (run_loop), for a revocation */
+    int64_t cut_us;           /* when the batch being decided was cut */
 } daemon_t;
 
 /* The state marker is checked this often (detector/guard.c). */
@@ -264,6 +271,8 @@ static void note_rebalance(daemon_t *d, rd_kafka_t *rk, int assign)
     telemetry_rebalance(d->tm, assign, n);
 }
 
+static void settle_now(daemon_t *d, struct batch *b);
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -282,9 +291,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         note_rebalance(d, rk, 1);
         return;
     }
-    /* Revoked: commit what is stored (its effects are durable). The rest of
-     * the batch in hand is not processed (see run_loop). */
+    /* Revoked: the batch whose writes were sent is settled (its actions
+     * published, its offsets stored) while its partitions are still ours,
+     * then what is stored is committed (its effects are durable). The rest
+     * of the batch in hand is not processed (see run_loop). */
     log_info("revoked %d partition%s", parts->cnt, parts->cnt == 1 ? "" : "s");
+    if (d->batch) settle_now(d, d->batch);
     rd_kafka_commit(rk, NULL, 0);
     if (coop)
         rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, parts));
@@ -461,14 +473,19 @@ static int publish_lines(daemon_t *d, const char *identity, const char *lines, i
 
 typedef struct item item_t;
 
-/* The messages of a batch, in the order the consumer gave them. */
+/* The messages of a batch, in the order the consumer gave them. The first
+ * sent of them were decided and their writes sent to Redis, which may still
+ * be applying them: their actions wait for settle. The rest (the next
+ * batch) are being decided meanwhile. */
 typedef struct batch {
     rd_kafka_message_t **m;
     int64_t *arrived; /* when each message came out of the consumer */
     item_t *items;    /* each message parsed, and what was decided for it */
     size_t n, cap;
-    size_t parsed;     /* items[0..parsed) are parsed */
-    struct part_mark { /* per partition of the batch: see decide_batch */
+    size_t parsed;       /* items[0..parsed) are parsed */
+    size_t sent;         /* items[0..sent) decided, their writes sent, not settled */
+    int64_t sent_cut_us; /* when those were cut into a batch */
+    struct part_mark {   /* per partition of the batch: see decide_batch */
         rd_kafka_topic_t *rkt;
         int32_t partition;
         int64_t mark, top;
@@ -586,11 +603,20 @@ static void parse_item(void *arg, size_t i)
     if (it->status == EVENT_UNKNOWN) event_clear(&it->ev);
 }
 
-/* Decides every event of the batch with the decisions of one event at a
- * time, reading and writing Redis in few round trips: passes over the batch
- * in memory until one needs no key it has not loaded (store_cache.c), then
- * that pass's writes in one pipelined round trip. 0, or -1 with err when
- * Redis failed: the whole batch is decided again later (idempotent). */
+static int settle(daemon_t *d, batch_t *b, char *err, size_t errlen);
+
+/* Decides the events of the batch after its first b->sent (those were
+ * decided before: see settle) with the decisions of one event at a time,
+ * reading and writing Redis in few round trips: passes over them in memory
+ * until one needs no key it has not loaded (store_cache.c), then that
+ * pass's writes are sent in one pipelined batch, and the function returns
+ * while Redis applies them (b->sent = b->n). The first pass needs nothing
+ * from Redis, so it runs while Redis applies the previous batch's writes;
+ * that batch is settled before this one reads (its reads come after those
+ * writes on the one connection) or writes. 0; -1 with err when Redis
+ * failed, -2 when the producer did (settling): then b->sent is 0 and the
+ * whole batch, the settled part included, is decided again later
+ * (idempotent). */
 static int decide_batch(daemon_t *d, batch_t *b, char *err, size_t errlen)
 {
     int rc = -1;
@@ -607,7 +633,7 @@ static int decide_batch(daemon_t *d, batch_t *b, char *err, size_t errlen)
          * or below it comes again after a rebalance or a crash and is not
          * decided anew (its state is fed, its actions republished). */
         size_t np = 0;
-        for (size_t i = 0; i < b->n; i++) {
+        for (size_t i = b->sent; i < b->n; i++) {
             const rd_kafka_message_t *m = b->m[i];
             size_t k = 0;
             while (k < np && !(b->parts[k].rkt == m->rkt && b->parts[k].partition == m->partition))
@@ -645,10 +671,18 @@ static int decide_batch(daemon_t *d, batch_t *b, char *err, size_t errlen)
             }
         }
         if (store_cache_missing(d->cache) == 0) break;
+        /* Settling moves this batch to the front of b: the next pass runs
+         * from b->sent, now 0. */
+        if ((rc = settle(d, b, err, errlen)) < 0) goto out;
+        rc = -1;
         if (store_cache_fetch(d->cache, err, errlen) < 0) goto out;
         engine_stats_restore(d->eng);
     }
-    if (store_cache_commit(d->cache, err, errlen) < 0) goto out;
+    if ((rc = settle(d, b, err, errlen)) < 0) goto out;
+    rc = -1;
+    if (store_cache_send(d->cache, err, errlen) < 0) goto out;
+    b->sent = b->n;
+    b->sent_cut_us = d->cut_us;
     rc = 0;
 out:
     if (rc < 0) engine_stats_restore(d->eng);
@@ -656,13 +690,14 @@ out:
     return rc;
 }
 
-/* Publishes what the batch decided, in message order: dead letters and
- * actions. 0, or -1 when the producer refused a message. */
-static int publish_batch(daemon_t *d, const batch_t *b)
+/* Publishes what the first n messages of the batch decided, in message
+ * order: dead letters and actions. 0, or -1 when the producer refused a
+ * message. */
+static int publish_batch(daemon_t *d, const batch_t *b, size_t n)
 {
     unsigned long events = 0, bad = 0, unknown = 0, actions = 0, breaker = 0, republished = 0;
     unsigned long by_type[EV_TYPE_COUNT] = {0}, by_class[BAD_CLASSES] = {0};
-    for (size_t i = 0; i < b->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         const rd_kafka_message_t *m = b->m[i];
         const item_t *it = &b->items[i];
         if (it->status == EVENT_BAD) {
@@ -710,25 +745,32 @@ static int publish_batch(daemon_t *d, const batch_t *b)
     return 0;
 }
 
-/* Decides and publishes the batch. 0: done; -1: Redis or the producer
- * failed, retry later (the effects so far are idempotent). */
+static void redis_failed(daemon_t *d, const char *err)
+{
+    if (!d->redis_down) log_warnx("state store failed: %s; pausing consumption and retrying", err);
+    d->redis_down = 1;
+    d->state.redis_ok = 0;
+    d->state.redis_retrying = 1;
+    telemetry_redis(d->tm, 1, 0, 0);
+}
+
+/* Decides the batch (its writes sent; its actions published when it is
+ * settled). 0: done; -1: Redis or the producer failed, retry later (the
+ * effects so far are idempotent). */
 static int process_batch(daemon_t *d, batch_t *b)
 {
     char err[512];
-    if (decide_batch(d, b, err, sizeof err) < 0) {
-        if (!d->redis_down)
-            log_warnx("state store failed: %s; pausing consumption and retrying", err);
-        d->redis_down = 1;
-        d->state.redis_ok = 0;
-        d->state.redis_retrying = 1;
-        telemetry_redis(d->tm, 1, 0, 0);
+    int rc = decide_batch(d, b, err, sizeof err);
+    if (rc == -2) return -1; /* logged by produce */
+    if (rc < 0) {
+        redis_failed(d, err);
         return -1;
     }
     if (d->state.redis_retrying || !d->state.redis_ok) telemetry_redis(d->tm, 0, 0, 1);
     d->state.redis_ok = 1;
     d->state.redis_retrying = 0;
     d->redis_checked_ms = mono_ms();
-    return publish_batch(d, b);
+    return 0;
 }
 
 /* Waits until every message handed to the producer is delivered, producing
@@ -801,14 +843,27 @@ static void clear_item(void *arg, size_t i)
     item_clear(&((batch_t *)arg)->items[i]);
 }
 
-/* Lets the messages of the batch go; what was parsed of them is released
- * on two threads. */
+/* Lets the first n messages of the batch go (what was parsed of them is
+ * released on two threads); the rest move to the front. */
+static void batch_drop(daemon_t *d, batch_t *b, size_t n)
+{
+    split_run(d->split, clear_item, b, n < b->parsed ? n : b->parsed);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_message_destroy(b->m[i]);
+    size_t rest = b->n - n;
+    if (rest > 0 && n > 0) {
+        memmove(b->m, b->m + n, rest * sizeof *b->m);
+        memmove(b->arrived, b->arrived + n, rest * sizeof *b->arrived);
+        memmove(b->items, b->items + n, (b->parsed > n ? b->parsed - n : 0) * sizeof *b->items);
+    }
+    b->n = rest;
+    b->parsed = b->parsed > n ? b->parsed - n : 0;
+    b->sent = b->sent > n ? b->sent - n : 0;
+}
+
 static void batch_clear(daemon_t *d, batch_t *b)
 {
-    split_run(d->split, clear_item, b, b->parsed);
-    for (size_t i = 0; i < b->n; i++)
-        rd_kafka_message_destroy(b->m[i]);
-    b->n = b->parsed = 0;
+    batch_drop(d, b, b->n);
 }
 
 /* Polls one message into the batch; 1 if one was added. */
@@ -945,6 +1000,44 @@ static void store_offsets(const batch_t *b, size_t upto)
             log_warnx("offset store %s [%d] %lld: %s", rd_kafka_topic_name(m->rkt),
                       (int)m->partition, (long long)m->offset, rd_kafka_err2str(e));
     }
+}
+
+/* Settles the part of the batch whose writes were sent (b->sent messages):
+ * waits until Redis has applied them all, publishes what they decided in
+ * message order, waits until every message is delivered, stores their
+ * offsets and lets them go. 0 (also when the delivery was given up:
+ * stopping, or the producer failed for good; their offsets are not stored
+ * then); -1 with err when Redis failed, -2 when the producer refused a
+ * message: then b->sent is 0, and the part is decided again with the rest
+ * of the batch (what Redis applied of it is idempotent). */
+static int settle(daemon_t *d, batch_t *b, char *err, size_t errlen)
+{
+    size_t n = b->sent;
+    if (n == 0) return 0;
+    if (store_flush(d->st, err, errlen) < 0) {
+        b->sent = 0;
+        return -1;
+    }
+    if (publish_batch(d, b, n) < 0) {
+        snprintf(err, errlen, "the producer refused a message");
+        b->sent = 0;
+        return -2;
+    }
+    if (flush_all(d) == 0) store_offsets(b, n);
+    d->tally.size = n;
+    d->tally.seconds = (double)(mono_us() - b->sent_cut_us) / 1e6;
+    telemetry_batch_add(d->tm, &d->tally);
+    memset(&d->tally, 0, sizeof d->tally);
+    batch_drop(d, b, n);
+    return 0;
+}
+
+/* Settles between batches: a failure is a failed batch's (the part joins
+ * the next batch, which is decided again until Redis is back). */
+static void settle_now(daemon_t *d, batch_t *b)
+{
+    char err[512];
+    if (settle(d, b, err, sizeof err) == -1) redis_failed(d, err);
 }
 
 /* Writes the daemon's counters and the per-rule statistics as JSON to
@@ -1158,8 +1251,15 @@ static void run_loop(daemon_t *d)
 {
     batch_t b = {0};
     int64_t last_stats = 0;
+    d->batch = &b;
     while (!stop_requested && !d->fatal) {
         tick(d);
+        /* What reads or changes Redis outside a batch comes after the
+         * batch whose writes were sent is settled. */
+        if (b.sent > 0 && (reload_requested || d->guard.paused ||
+                           mono_ms() - d->redis_checked_ms >= REDIS_CHECK_MS ||
+                           mono_ms() - d->guard_ms >= GUARD_CHECK_MS))
+            settle_now(d, &b);
         if (reload_requested) { /* between batches: atomically, or not at all */
             reload_requested = 0;
             reload(d);
@@ -1180,46 +1280,61 @@ static void run_loop(daemon_t *d)
             last_stats = mono_ms();
         }
         /* 1. A batch: what the consumer has ready, up to batch.size, and
-         * for at most batch.time after its first message. A rebalance while
-         * it fills is seen below. */
+         * for at most batch.time after its first message. While the
+         * previous batch is unsettled, only what is ready at once: when
+         * nothing is, that batch is settled first (its actions wait for
+         * nothing). A rebalance while it fills is seen below. */
         int64_t deadline = 0;
         d->rebalanced = 0;
-        while (b.n < (size_t)d->cfg.batch_size && !stop_requested && !d->fatal) {
-            int timeout = 100;
-            if (b.n > 0) {
+        while (b.n - b.sent < (size_t)d->cfg.batch_size && !stop_requested && !d->fatal) {
+            int timeout = b.sent > 0 ? 0 : 100;
+            if (b.n > b.sent) {
                 int64_t left = deadline - mono_ms();
                 if (left <= 0) break;
                 timeout = 0; /* nothing ready: the batch is cut */
             }
             int got = poll_one(d, &b, timeout);
-            if (got && b.n == 1) deadline = mono_ms() + d->cfg.batch_time_ms;
-            if (!got) break; /* idle (back to the loop: reload, statistics), or cut */
+            if (got && b.n - b.sent == 1) deadline = mono_ms() + d->cfg.batch_time_ms;
+            if (got) continue;
+            if (b.sent > 0 && b.n == b.sent) {
+                settle_now(d, &b);
+                if (b.n == 0) continue; /* settled: wait for the next batch */
+            }
+            break; /* idle (back to the loop: reload, statistics), or cut */
         }
-        if (b.n == 0) continue;
-        int64_t cut_us = mono_us();
+        if (d->rebalanced && b.sent > 0) settle_now(d, &b); /* still ours */
+        if (b.n == b.sent) continue;
         /* 2. Decided in order, as one event at a time would; a failure of
-         * Redis pauses and retries the whole batch. */
-        size_t done = 0;
-        if (!d->rebalanced && !d->fatal && (process_batch(d, &b) == 0 || retry_batch(d, &b) == 0))
-            done = b.n;
-        d->state.redis_retrying = 0; /* done, or given up: no batch waits */
-        /* 3. Every effect delivered, then 4. the offsets. */
+         * Redis pauses and retries the whole batch (with the unsettled
+         * part, if settling it failed). Its writes are sent, and it is
+         * settled (3. its effects published and delivered, then 4. its
+         * offsets stored) while the next batch is parsed and run through
+         * its first pass, or as soon as no next batch is ready. */
+        d->cut_us = mono_us();
+        if (!d->rebalanced && !d->fatal && (process_batch(d, &b) == 0 || retry_batch(d, &b) == 0)) {
+            d->state.redis_retrying = 0;
+            telemetry_rules(d->tm, d->eng, 0);
+            continue;
+        }
+        d->state.redis_retrying = 0; /* given up: no batch waits */
+        /* Given up (a rebalance, stopping, the producer failed for good):
+         * nothing of it counts as done. */
+        settle_now(d, &b); /* a part whose writes were sent, if any */
+        b.sent = 0;
         int delivered = flush_all(d) == 0;
-        if (d->rebalanced)
-            after_rebalance(d, &b, done, delivered);
-        else if (delivered)
-            store_offsets(&b, done);
-        /* The batch's figures, at once. */
-        d->tally.size = done; /* 0 (not counted) when the batch was given up */
-        d->tally.seconds = (double)(mono_us() - cut_us) / 1e6;
+        if (d->rebalanced) after_rebalance(d, &b, 0, delivered);
+        d->tally.size = 0; /* not counted */
+        d->tally.seconds = (double)(mono_us() - d->cut_us) / 1e6;
         telemetry_batch_add(d->tm, &d->tally);
         telemetry_rules(d->tm, d->eng, 0);
         memset(&d->tally, 0, sizeof d->tally);
         batch_clear(d, &b);
     }
+    settle_now(d, &b); /* stopping: the last batch's effects, if it can */
     if (d->fatal)
         log_errorx("stopping after a fatal error; nothing after the last delivered batch is "
                    "committed");
+    d->batch = NULL;
     batch_clear(d, &b);
     free(b.m);
     free(b.arrived);

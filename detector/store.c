@@ -1198,6 +1198,11 @@ int store_flush(store_t *s, char *err, size_t errlen)
     return s->ops->flush(s, err, errlen);
 }
 
+int store_send(store_t *s, char *err, size_t errlen)
+{
+    return s->ops->send != NULL ? s->ops->send(s, err, errlen) : 0;
+}
+
 /* --- The state marker ------------------------------------------------------ */
 
 /* "P{detector}:marker", a hash without TTL: field "since" (RFC 3339, when

@@ -825,7 +825,7 @@ done:
     return rc;
 }
 
-int store_cache_commit(store_t *s, char *err, size_t errlen)
+static int commit_log(store_t *s, int wait, char *err, size_t errlen)
 {
     struct store_cache *c = cache_of(s);
     store_t *b;
@@ -852,10 +852,20 @@ int store_cache_commit(store_t *s, char *err, size_t errlen)
         if (commit_op(b, &c->log[i], err, errlen) < 0) return -1;
         j = i + 1;
     }
-    if (b->ops->flush(b, err, errlen) < 0) return -1;
+    if (wait ? b->ops->flush(b, err, errlen) < 0 : store_send(b, err, errlen) < 0) return -1;
     c->committed += c->nlog;
     log_clear(c);
     return 0;
+}
+
+int store_cache_commit(store_t *s, char *err, size_t errlen)
+{
+    return commit_log(s, 1, err, errlen);
+}
+
+int store_cache_send(store_t *s, char *err, size_t errlen)
+{
+    return commit_log(s, 0, err, errlen);
 }
 
 void store_cache_counters(const store_t *s, unsigned long *passes, unsigned long *fetched,

@@ -122,6 +122,9 @@ struct store_ops {
     /* Waits for every write sent so far and checks it (writes may be
      * pipelined: see store_redis.c). */
     int (*flush)(store_t *s, char *err, size_t errlen);
+    /* Puts every write so far on its way without waiting for its reply
+     * (flush reads them later); NULL where writes are not deferred. */
+    int (*send)(store_t *s, char *err, size_t errlen);
     /* Copies the whole value of each of keys[0..n) (of types[i], one of
      * STORE_T_*) into the memory store into, replacing what into held
      * under that key (a key absent here is made absent there). The Redis

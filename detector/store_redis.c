@@ -814,6 +814,19 @@ static int redis_flush(store_t *s, char *err, size_t errlen)
     return drain(r, err, errlen);
 }
 
+/* The commands buffered so far go out to the server (hiredis writes its
+ * buffer only when it reads a reply); their replies wait for flush. */
+static int redis_send(store_t *s, char *err, size_t errlen)
+{
+    struct store_redis *r = (struct store_redis *)s;
+    int done = 0;
+
+    if (ready(r, err, errlen) < 0) return -1;
+    while (!done)
+        if (redisBufferWrite(r->c, &done) != REDIS_OK) return io_fail(r, err, errlen);
+    return 0;
+}
+
 static int redis_lrange(store_t *s, const char *key, size_t max, char ***entries, size_t *n,
                         char *err, size_t errlen)
 {
@@ -1073,6 +1086,7 @@ static const struct store_ops redis_ops = {
     .lpush_unique = redis_lpush_unique,
     .lrange = redis_lrange,
     .flush = redis_flush,
+    .send = redis_send,
     .fetch = redis_fetch,
 };
 

@@ -83,6 +83,11 @@ int store_redis_setting(store_t *s, const char *name, char *buf, size_t buflen, 
  * write so far and reports the first that failed. A caller that needs its
  * writes durable (before storing a Kafka offset) flushes. */
 int store_flush(store_t *s, char *err, size_t errlen);
+/* Puts every write so far on its way to the server without waiting for
+ * any reply: the server works on them while the caller goes on, and a
+ * later store_flush (or read) reads their replies. 0, or -1 when the
+ * connection failed. */
+int store_send(store_t *s, char *err, size_t errlen);
 
 /* --- The batch cache (detector/store_cache.c) ----------------------------
  *
@@ -112,6 +117,10 @@ int store_cache_fetch(store_t *c, char *err, size_t errlen);
  * removals regrouped by key) and waits for them. On failure back holds a
  * prefix of them; decide the batch again from the start. */
 int store_cache_commit(store_t *c, char *err, size_t errlen);
+/* The same, without waiting: the writes are sent (store_send) and
+ * store_flush(back) later reports whether they all succeeded. Reads of
+ * back (a fetch) come after them on its connection, so they see them. */
+int store_cache_send(store_t *c, char *err, size_t errlen);
 /* Forgets the batch: what was loaded and written. */
 void store_cache_end(store_t *c);
 /* Totals since creation: passes run, keys fetched, writes committed. */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
@@ -1325,6 +1326,51 @@ static void test_redis_timeout(void **state)
     assert_int_equal(n, 1);
 }
 
+/* store_send puts the pipelined writes on the wire without reading their
+ * replies: the server applies them while the caller goes on, and the
+ * flush after it reports a write that failed. */
+static void test_redis_send(void **state)
+{
+    struct fx *F = *state;
+    redisReply *rep;
+    long long seen = 0;
+
+    g_flush_before_raw = NULL; /* look at what the server has, as it is */
+    OK(store_window_add(F->s, "id-1", "w", "e1", T0, DAY, ERR));
+    OK(store_window_add(F->s, "id-1", "w", "e2", T0 + 1, DAY, ERR));
+    rep = raw("ZCARD t:{id-1}:z");
+    assert_int_equal(rep->integer, 0); /* still in the client's buffer */
+    freeReplyObject(rep);
+    OK(store_send(F->s, ERR));
+    for (int i = 0; i < 200 && seen < 2; i++) { /* applied without a flush */
+        rep = raw("ZCARD t:{id-1}:z");
+        seen = rep->integer;
+        freeReplyObject(rep);
+        if (seen < 2) usleep(10000);
+    }
+    assert_int_equal(seen, 2);
+    OK(store_flush(F->s, ERR));
+
+    /* a write that fails: reported by the flush after the send */
+    rep = raw("SET t:{id-2}:z not-a-set");
+    freeReplyObject(rep);
+    OK(store_window_add(F->s, "id-2", "w", "e1", T0, DAY, ERR));
+    OK(store_send(F->s, ERR));
+    F->err[0] = '\0';
+    assert_int_equal(store_flush(F->s, ERR), -1);
+    assert_non_null(strstr(F->err, "WRONGTYPE"));
+    /* the connection stays in step: the next read answers */
+    long n = -1;
+    OK(store_window_count(F->s, "id-1", "w", 0, T0 + 1, &n, ERR));
+    assert_int_equal(n, 2);
+
+    /* the memory store has nothing in flight */
+    store_t *m = store_mem_new("t:");
+    assert_non_null(m);
+    OK(store_send(m, ERR));
+    store_free(m);
+}
+
 /* The same random operations on both stores give the same answers. */
 static void test_redis_differential(void **state)
 {
@@ -1434,6 +1480,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_setting, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_auth_db, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_differential, setup_redis, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_send, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_server_gone, setup_redis, teardown),
         cmocka_unit_test_setup_teardown(test_redis_timeout, setup_redis, teardown),
     };
