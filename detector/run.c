@@ -117,7 +117,11 @@ typedef struct daemon {
     int64_t guard_ms;         /* its last check */
     split_t *split;           /* a second thread: parsing and releasing a batch */
     struct batch *batch;      /* the batch in hand (run_loop), for a revocation */
-    int64_t cut_us;           /* when the batch being decided was cut */
+    /* The offsets of the settled batches whose effects were handed to the
+     * producer, stored once it has delivered them (deliver). */
+    rd_kafka_topic_partition_list_t *delivering;
+    int64_t delivering_cut_us; /* when that batch was cut */
+    int64_t cut_us;            /* when the batch being decided was cut */
 } daemon_t;
 
 /* The state marker is checked this often (detector/guard.c). */
@@ -272,6 +276,7 @@ static void note_rebalance(daemon_t *d, rd_kafka_t *rk, int assign)
 }
 
 static void settle_now(daemon_t *d, struct batch *b);
+static int deliver(daemon_t *d);
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -967,6 +972,7 @@ static void wait_for_state(daemon_t *d, batch_t *b)
 static int retry_batch(daemon_t *d, batch_t *b)
 {
     long backoff = 100;
+    deliver(d); /* what was settled before: its offsets, while Redis is away */
     pause_all(d, 1);
     for (;;) {
         if (stop_requested || d->rebalanced || d->fatal) return -1;
@@ -991,25 +997,61 @@ static int retry_batch(daemon_t *d, batch_t *b)
     }
 }
 
-static void store_offsets(const batch_t *b, size_t upto)
+/* Notes the offsets of the first n messages of the batch, whose effects
+ * were just handed to the producer: per partition, the next one to read. */
+static int offsets_note(daemon_t *d, const batch_t *b, size_t n)
 {
-    for (size_t i = 0; i < upto; i++) {
-        rd_kafka_message_t *m = b->m[i];
-        rd_kafka_resp_err_t e = rd_kafka_offset_store(m->rkt, m->partition, m->offset);
-        if (e && e != RD_KAFKA_RESP_ERR__STATE)
-            log_warnx("offset store %s [%d] %lld: %s", rd_kafka_topic_name(m->rkt),
-                      (int)m->partition, (long long)m->offset, rd_kafka_err2str(e));
+    if (!d->delivering && !(d->delivering = rd_kafka_topic_partition_list_new(8))) return -1;
+    rd_kafka_topic_partition_t *p = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *m = b->m[i];
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        if (!p || p->partition != m->partition || strcmp(p->topic, topic) != 0) {
+            p = rd_kafka_topic_partition_list_find(d->delivering, topic, m->partition);
+            if (!p) p = rd_kafka_topic_partition_list_add(d->delivering, topic, m->partition);
+        }
+        if (m->offset + 1 > p->offset) p->offset = m->offset + 1;
     }
+    return 0;
+}
+
+/* Waits until everything handed to the producer is delivered, then stores
+ * the offsets noted for it (committed by auto-commit, on revocation and at
+ * shutdown). 0, or -1 when the delivery was given up (stopping, or the
+ * producer failed for good): then those offsets are not stored, and their
+ * messages come again after a restart. */
+static int deliver(daemon_t *d)
+{
+    rd_kafka_topic_partition_list_t *l = d->delivering;
+    int ok = flush_all(d) == 0;
+    d->delivering = NULL;
+    if (!l) return ok ? 0 : -1;
+    if (ok) {
+        rd_kafka_offsets_store(d->consumer, l); /* the errors are per partition */
+        for (int i = 0; i < l->cnt; i++) {
+            const rd_kafka_topic_partition_t *p = &l->elems[i];
+            if (p->err && p->err != RD_KAFKA_RESP_ERR__STATE) /* __STATE: no longer ours */
+                log_warnx("offset store %s [%d] %lld: %s", p->topic, (int)p->partition,
+                          (long long)p->offset - 1, rd_kafka_err2str(p->err));
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    /* The batch's figures (its actions' latencies are in, from dr_cb) */
+    d->tally.seconds = (double)(mono_us() - d->delivering_cut_us) / 1e6;
+    telemetry_batch_add(d->tm, &d->tally);
+    memset(&d->tally, 0, sizeof d->tally);
+    return ok ? 0 : -1;
 }
 
 /* Settles the part of the batch whose writes were sent (b->sent messages):
  * waits until Redis has applied them all, publishes what they decided in
- * message order, waits until every message is delivered, stores their
- * offsets and lets them go. 0 (also when the delivery was given up:
- * stopping, or the producer failed for good; their offsets are not stored
- * then); -1 with err when Redis failed, -2 when the producer refused a
- * message: then b->sent is 0, and the part is decided again with the rest
- * of the batch (what Redis applied of it is idempotent). */
+ * message order, notes their offsets and lets them go. The offsets are
+ * stored once the producer has delivered those messages: before the next
+ * batch is published (by then it has, as a rule), or when the consumer has
+ * nothing ready (deliver). 0; -1 with err when Redis failed, -2 when the
+ * producer refused a message: then b->sent is 0, and the part is decided
+ * again with the rest of the batch (what Redis applied of it is
+ * idempotent). */
 static int settle(daemon_t *d, batch_t *b, char *err, size_t errlen)
 {
     size_t n = b->sent;
@@ -1018,26 +1060,26 @@ static int settle(daemon_t *d, batch_t *b, char *err, size_t errlen)
         b->sent = 0;
         return -1;
     }
-    if (publish_batch(d, b, n) < 0) {
-        snprintf(err, errlen, "the producer refused a message");
+    deliver(d); /* the previous batch's */
+    if (publish_batch(d, b, n) < 0 || offsets_note(d, b, n) < 0) {
+        snprintf(err, errlen, "the producer refused a message, or out of memory");
         b->sent = 0;
         return -2;
     }
-    if (flush_all(d) == 0) store_offsets(b, n);
-    d->tally.size = n;
-    d->tally.seconds = (double)(mono_us() - b->sent_cut_us) / 1e6;
-    telemetry_batch_add(d->tm, &d->tally);
-    memset(&d->tally, 0, sizeof d->tally);
+    d->tally.size = n; /* its figures go to the metrics when it is delivered */
+    d->delivering_cut_us = b->sent_cut_us;
     batch_drop(d, b, n);
     return 0;
 }
 
-/* Settles between batches: a failure is a failed batch's (the part joins
- * the next batch, which is decided again until Redis is back). */
+/* Settles between batches, and waits for the delivery (deliver): a failure
+ * is a failed batch's (the part joins the next batch, which is decided
+ * again until Redis is back). */
 static void settle_now(daemon_t *d, batch_t *b)
 {
     char err[512];
     if (settle(d, b, err, sizeof err) == -1) redis_failed(d, err);
+    deliver(d);
 }
 
 /* Writes the daemon's counters and the per-rule statistics as JSON to
@@ -1214,12 +1256,12 @@ static void reload(daemon_t *d)
     service_ready(NULL);
 }
 
-/* After a rebalance in the middle of a batch: the offsets of the processed
- * messages are stored where their partition is still ours, and each kept
- * partition is rewound to its first unprocessed message (with cooperative
+/* After a rebalance in the middle of a batch (what was settled before it is
+ * delivered, and its offsets stored): each kept partition is rewound to its
+ * first message of the batch, which was not processed (with cooperative
  * assignment a kept partition's position is already past the batch). The
  * messages of revoked partitions go to their new owner. */
-static void after_rebalance(daemon_t *d, const batch_t *b, size_t done, int delivered)
+static void after_rebalance(daemon_t *d, const batch_t *b)
 {
     rd_kafka_topic_partition_list_t *a = NULL, *seek = rd_kafka_topic_partition_list_new(8);
     if (rd_kafka_assignment(d->consumer, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a) {
@@ -1229,12 +1271,9 @@ static void after_rebalance(daemon_t *d, const batch_t *b, size_t done, int deli
     for (size_t i = 0; i < b->n; i++) {
         rd_kafka_message_t *m = b->m[i];
         const char *topic = rd_kafka_topic_name(m->rkt);
-        if (!rd_kafka_topic_partition_list_find(a, topic, m->partition)) continue;
-        if (i < done) {
-            if (delivered) rd_kafka_offset_store(m->rkt, m->partition, m->offset);
-        } else if (!rd_kafka_topic_partition_list_find(seek, topic, m->partition)) {
+        if (rd_kafka_topic_partition_list_find(a, topic, m->partition) &&
+            !rd_kafka_topic_partition_list_find(seek, topic, m->partition))
             rd_kafka_topic_partition_list_add(seek, topic, m->partition)->offset = m->offset;
-        }
     }
     if (seek->cnt > 0) {
         rd_kafka_error_t *e = rd_kafka_seek_partitions(d->consumer, seek, 5000);
@@ -1270,7 +1309,7 @@ static void run_loop(daemon_t *d)
             d->rebalanced = 0;
             wait_for_state(d, &b);
             if (d->rebalanced) { /* what is held goes back to its partition's owner */
-                after_rebalance(d, &b, 0, 1);
+                after_rebalance(d, &b);
                 batch_clear(d, &b);
             }
             continue;
@@ -1287,7 +1326,7 @@ static void run_loop(daemon_t *d)
         int64_t deadline = 0;
         d->rebalanced = 0;
         while (b.n - b.sent < (size_t)d->cfg.batch_size && !stop_requested && !d->fatal) {
-            int timeout = b.sent > 0 ? 0 : 100;
+            int timeout = b.sent > 0 || d->delivering ? 0 : 100;
             if (b.n > b.sent) {
                 int64_t left = deadline - mono_ms();
                 if (left <= 0) break;
@@ -1296,7 +1335,7 @@ static void run_loop(daemon_t *d)
             int got = poll_one(d, &b, timeout);
             if (got && b.n - b.sent == 1) deadline = mono_ms() + d->cfg.batch_time_ms;
             if (got) continue;
-            if (b.sent > 0 && b.n == b.sent) {
+            if (b.n == b.sent && (b.sent > 0 || d->delivering)) {
                 settle_now(d, &b);
                 if (b.n == 0) continue; /* settled: wait for the next batch */
             }
@@ -1321,8 +1360,7 @@ static void run_loop(daemon_t *d)
          * nothing of it counts as done. */
         settle_now(d, &b); /* a part whose writes were sent, if any */
         b.sent = 0;
-        int delivered = flush_all(d) == 0;
-        if (d->rebalanced) after_rebalance(d, &b, 0, delivered);
+        if (d->rebalanced) after_rebalance(d, &b);
         d->tally.size = 0; /* not counted */
         d->tally.seconds = (double)(mono_us() - d->cut_us) / 1e6;
         telemetry_batch_add(d->tm, &d->tally);
