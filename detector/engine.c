@@ -37,7 +37,7 @@ engine_t *engine_new(const ruleset_t *rs, store_t *st, const engine_opts_t *opts
     e->activity_cap = opts && opts->activity_cap ? opts->activity_cap : 100;
     size_t nr = ruleset_rule_count(rs), ns = ruleset_slot_count(rs), nq = ruleset_request_count(rs);
     e->stats = calloc(nr ? nr : 1, sizeof *e->stats);
-    e->saved = calloc(nr ? nr : 1, sizeof *e->saved);
+    e->saved = calloc((nr ? nr : 1) * ENGINE_STATS_SLOTS, sizeof *e->saved);
     e->slot_gen = calloc(ns ? ns : 1, sizeof *e->slot_gen);
     e->slot_val = calloc(ns ? ns : 1, sizeof *e->slot_val);
     e->slot_lo = calloc(ns ? ns : 1, sizeof *e->slot_lo);
@@ -98,14 +98,25 @@ void engine_adopt_stats(engine_t *e, const engine_t *old)
             }
 }
 
-void engine_stats_save(engine_t *e)
+static engine_rule_stats_t *stats_slot(engine_t *e, int slot)
 {
-    memcpy(e->saved, e->stats, ruleset_rule_count(e->rs) * sizeof *e->stats);
+    if (slot < 0 || slot >= ENGINE_STATS_SLOTS) slot = 0;
+    return e->saved + (size_t)slot * ruleset_rule_count(e->rs);
 }
 
-void engine_stats_restore(engine_t *e)
+void engine_stats_save(engine_t *e, int slot)
 {
-    memcpy(e->stats, e->saved, ruleset_rule_count(e->rs) * sizeof *e->stats);
+    memcpy(stats_slot(e, slot), e->stats, ruleset_rule_count(e->rs) * sizeof *e->stats);
+}
+
+void engine_stats_restore(engine_t *e, int slot)
+{
+    memcpy(e->stats, stats_slot(e, slot), ruleset_rule_count(e->rs) * sizeof *e->stats);
+}
+
+void engine_stats_copy(engine_t *e, int to, int from)
+{
+    memcpy(stats_slot(e, to), stats_slot(e, from), ruleset_rule_count(e->rs) * sizeof *e->stats);
 }
 
 const ruleset_t *engine_ruleset(const engine_t *e)

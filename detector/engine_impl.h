@@ -28,7 +28,7 @@ struct engine {
     store_t *st;
     size_t activity_cap;
     engine_rule_stats_t *stats;
-    engine_rule_stats_t *saved; /* engine_stats_save */
+    engine_rule_stats_t *saved; /* engine_stats_save: ENGINE_STATS_SLOTS copies */
     pcre2_match_data *md;
     /* per event */
     const event_t *ev;

@@ -121,6 +121,7 @@ typedef struct daemon {
      * producer, stored once it has delivered them (deliver). */
     rd_kafka_topic_partition_list_t *delivering;
     int64_t delivering_cut_us; /* when that batch was cut */
+    int64_t stop_ms;           /* when flush_all first saw the stop asked for */
     int64_t cut_us;            /* when the batch being decided was cut */
 } daemon_t;
 
@@ -610,6 +611,11 @@ static void parse_item(void *arg, size_t i)
 
 static int settle(daemon_t *d, batch_t *b, char *err, size_t errlen);
 
+/* The engine's statistics saved before the batch being decided (restored
+ * before each further pass), and before the oldest batch whose writes are
+ * not confirmed (restored when they fail: it is decided again). */
+enum { STATS_PASS = 0, STATS_UNSETTLED = 1 };
+
 /* Decides the events of the batch after its first b->sent (those were
  * decided before: see settle) with the decisions of one event at a time,
  * reading and writing Redis in few round trips: passes over them in memory
@@ -624,14 +630,15 @@ static int settle(daemon_t *d, batch_t *b, char *err, size_t errlen);
  * (idempotent). */
 static int decide_batch(daemon_t *d, batch_t *b, char *err, size_t errlen)
 {
-    int rc = -1;
+    int rc = -1, redo = 0;
     /* Every message parsed once (a retried batch is not parsed again), on
      * two threads: parsing and releasing the documents were a third of
      * the daemon's time. */
     struct parse_job job = {b, b->parsed};
     split_run(d->split, parse_item, &job, b->n - b->parsed);
     b->parsed = b->n;
-    engine_stats_save(d->eng);
+    if (b->sent == 0) engine_stats_save(d->eng, STATS_UNSETTLED);
+    engine_stats_save(d->eng, STATS_PASS);
     for (;;) {
         if (store_cache_begin(d->cache, err, errlen) < 0) goto out;
         /* The processed offset of each partition of the batch: a message at
@@ -678,19 +685,32 @@ static int decide_batch(daemon_t *d, batch_t *b, char *err, size_t errlen)
         if (store_cache_missing(d->cache) == 0) break;
         /* Settling moves this batch to the front of b: the next pass runs
          * from b->sent, now 0. */
-        if ((rc = settle(d, b, err, errlen)) < 0) goto out;
+        if ((rc = settle(d, b, err, errlen)) < 0) {
+            redo = 1;
+            goto out;
+        }
         rc = -1;
         if (store_cache_fetch(d->cache, err, errlen) < 0) goto out;
-        engine_stats_restore(d->eng);
+        engine_stats_restore(d->eng, STATS_PASS);
     }
-    if ((rc = settle(d, b, err, errlen)) < 0) goto out;
+    if ((rc = settle(d, b, err, errlen)) < 0) {
+        redo = 1;
+        goto out;
+    }
     rc = -1;
     if (store_cache_send(d->cache, err, errlen) < 0) goto out;
     b->sent = b->n;
     b->sent_cut_us = d->cut_us;
     rc = 0;
 out:
-    if (rc < 0) engine_stats_restore(d->eng);
+    if (rc < 0 && !redo) {
+        if (b->sent > 0) { /* unsettled (nothing read since): decided again with this one */
+            engine_stats_restore(d->eng, STATS_UNSETTLED);
+            b->sent = 0;
+        } else {
+            engine_stats_restore(d->eng, STATS_PASS);
+        }
+    }
     store_cache_end(d->cache);
     return rc;
 }
@@ -783,7 +803,6 @@ static int process_batch(daemon_t *d, batch_t *b)
  * shutdown limit passed. */
 static int flush_all(daemon_t *d)
 {
-    int64_t start = mono_ms();
     for (;;) {
         rd_kafka_flush(d->producer, 500);
         /* Failed deliveries are produced again; one that cannot even be
@@ -806,7 +825,9 @@ static int flush_all(daemon_t *d)
         d->failed = again;
         if (d->fatal) return -1;
         if (rd_kafka_outq_len(d->producer) == 0 && !d->failed) return 0;
-        if (stop_requested && mono_ms() - start > 8000) return -1;
+        /* one limit for every flush after the stop was asked for */
+        if (stop_requested && !d->stop_ms) d->stop_ms = mono_ms();
+        if (stop_requested && mono_ms() - d->stop_ms > 8000) return -1;
         if (d->failed) usleep(100000);
     }
 }
@@ -997,22 +1018,24 @@ static int retry_batch(daemon_t *d, batch_t *b)
     }
 }
 
-/* Notes the offsets of the first n messages of the batch, whose effects
- * were just handed to the producer: per partition, the next one to read. */
-static int offsets_note(daemon_t *d, const batch_t *b, size_t n)
+/* The offsets to store once the effects of the first n messages of the
+ * batch are delivered: per partition, the next one to read. NULL when out
+ * of memory. */
+static rd_kafka_topic_partition_list_t *offsets_of(const batch_t *b, size_t n)
 {
-    if (!d->delivering && !(d->delivering = rd_kafka_topic_partition_list_new(8))) return -1;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
     rd_kafka_topic_partition_t *p = NULL;
+    if (!l) return NULL;
     for (size_t i = 0; i < n; i++) {
         const rd_kafka_message_t *m = b->m[i];
         const char *topic = rd_kafka_topic_name(m->rkt);
         if (!p || p->partition != m->partition || strcmp(p->topic, topic) != 0) {
-            p = rd_kafka_topic_partition_list_find(d->delivering, topic, m->partition);
-            if (!p) p = rd_kafka_topic_partition_list_add(d->delivering, topic, m->partition);
+            p = rd_kafka_topic_partition_list_find(l, topic, m->partition);
+            if (!p) p = rd_kafka_topic_partition_list_add(l, topic, m->partition);
         }
         if (m->offset + 1 > p->offset) p->offset = m->offset + 1;
     }
-    return 0;
+    return l;
 }
 
 /* Waits until everything handed to the producer is delivered, then stores
@@ -1055,21 +1078,31 @@ static int deliver(daemon_t *d)
 static int settle(daemon_t *d, batch_t *b, char *err, size_t errlen)
 {
     size_t n = b->sent;
+    int rc = -1;
+    rd_kafka_topic_partition_list_t *l = NULL;
     if (n == 0) return 0;
-    if (store_flush(d->st, err, errlen) < 0) {
-        b->sent = 0;
-        return -1;
-    }
+    if (store_flush(d->st, err, errlen) < 0) goto fail;
     deliver(d); /* the previous batch's */
-    if (publish_batch(d, b, n) < 0 || offsets_note(d, b, n) < 0) {
-        snprintf(err, errlen, "the producer refused a message, or out of memory");
-        b->sent = 0;
-        return -2;
+    rc = -2;
+    if (!(l = offsets_of(b, n))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
     }
+    if (publish_batch(d, b, n) < 0) {
+        snprintf(err, errlen, "the producer refused a message");
+        goto fail;
+    }
+    d->delivering = l;
     d->tally.size = n; /* its figures go to the metrics when it is delivered */
     d->delivering_cut_us = b->sent_cut_us;
+    engine_stats_copy(d->eng, STATS_UNSETTLED, STATS_PASS); /* the batch after it, if any */
     batch_drop(d, b, n);
     return 0;
+fail:
+    if (l) rd_kafka_topic_partition_list_destroy(l);
+    engine_stats_restore(d->eng, STATS_UNSETTLED);
+    b->sent = 0;
+    return rc;
 }
 
 /* Settles between batches, and waits for the delivery (deliver): a failure
@@ -1294,17 +1327,20 @@ static void run_loop(daemon_t *d)
     while (!stop_requested && !d->fatal) {
         tick(d);
         /* What reads or changes Redis outside a batch comes after the
-         * batch whose writes were sent is settled. */
-        if (b.sent > 0 && (reload_requested || d->guard.paused ||
-                           mono_ms() - d->redis_checked_ms >= REDIS_CHECK_MS ||
-                           mono_ms() - d->guard_ms >= GUARD_CHECK_MS))
+         * batch whose writes were sent is settled (each decided once per
+         * turn: a signal or a clock tick in between must not skip that). */
+        int64_t now = mono_ms();
+        int reload_due = reload_requested != 0;
+        int check_due = now - d->redis_checked_ms >= REDIS_CHECK_MS;
+        int guard_due = now - d->guard_ms >= GUARD_CHECK_MS;
+        if (b.sent > 0 && (reload_due || check_due || guard_due || d->guard.paused))
             settle_now(d, &b);
-        if (reload_requested) { /* between batches: atomically, or not at all */
+        if (reload_due) { /* between batches: atomically, or not at all */
             reload_requested = 0;
             reload(d);
         }
-        if (mono_ms() - d->redis_checked_ms >= REDIS_CHECK_MS) redis_check(d);
-        if (mono_ms() - d->guard_ms >= GUARD_CHECK_MS) guard_tick(d);
+        if (check_due) redis_check(d);
+        if (guard_due) guard_tick(d);
         if (d->guard.paused) {
             d->rebalanced = 0;
             wait_for_state(d, &b);

@@ -34,9 +34,14 @@ struct store_redis {
     char *user; /* ACL user, or NULL */
     int db;
     int timeout_ms;
-    int broken;                                     /* c is unusable until a reconnect succeeds */
-    char lasterr[160];                              /* why */
-    int deferred;                                   /* replies of writes sent and not read yet */
+    int broken;        /* c is unusable until a reconnect succeeds */
+    char lasterr[160]; /* why */
+    int deferred;      /* replies of writes sent and not read yet */
+    /* A write's failure that its flush has not reported yet: read by a
+     * read (which failed with it), or never read (a reconnect dropped the
+     * replies). The next flush fails with it: whoever sent the writes
+     * waits for that flush before counting on them. */
+    char write_lost[200];
     char sha_zadd[41], sha_zaddp[41], sha_push[41]; /* the scripts, loaded at connect */
     /* Adds to one key in a row, sent as one command: argv[0..pendc),
      * copies; pendc 0 when none. ZADD_PREFIX adds that may prune go as one
@@ -313,13 +318,17 @@ static int collect(struct store_redis *r, int n, redisReply **last, char *err, s
     return rc;
 }
 
-/* Reads the replies of the writes sent so far. */
-static int drain(struct store_redis *r, char *err, size_t errlen)
+/* Reads the replies of the writes sent so far. A read calls it first
+ * (for_read): a failure then fails the read, and the next flush too. */
+static int drain(struct store_redis *r, int for_read, char *err, size_t errlen)
 {
     int n = r->deferred;
     if (n == 0) return 0;
     r->deferred = 0;
-    return collect(r, n, NULL, err, errlen);
+    if (collect(r, n, NULL, err, errlen) == 0) return 0;
+    if (for_read && r->write_lost[0] == '\0')
+        snprintf(r->write_lost, sizeof r->write_lost, "%s", err != NULL && errlen > 0 ? err : "?");
+    return -1;
 }
 
 static int append(struct store_redis *r, char *err, size_t errlen, const char *fmt, ...)
@@ -340,7 +349,7 @@ static redisReply *command(struct store_redis *r, char *err, size_t errlen, cons
     va_list ap;
     int rc;
 
-    if (ready(r, err, errlen) < 0 || drain(r, err, errlen) < 0) return NULL;
+    if (ready(r, err, errlen) < 0 || drain(r, 1, err, errlen) < 0) return NULL;
     va_start(ap, fmt);
     rc = redisvAppendCommand(r->c, fmt, ap);
     va_end(ap);
@@ -810,8 +819,13 @@ static int redis_flush(store_t *s, char *err, size_t errlen)
 {
     struct store_redis *r = (struct store_redis *)s;
 
-    if (ready(r, err, errlen) < 0) return -1;
-    return drain(r, err, errlen);
+    int rc = ready(r, err, errlen) < 0 ? -1 : drain(r, 0, err, errlen);
+    if (r->write_lost[0] != '\0') {
+        if (rc == 0) store_err(err, errlen, "%s (a write before this flush)", r->write_lost);
+        r->write_lost[0] = '\0';
+        rc = -1;
+    }
+    return rc;
 }
 
 /* The commands buffered so far go out to the server (hiredis writes its
@@ -922,7 +936,7 @@ static int redis_fetch(store_t *s, size_t n, const char *const *keys, const int 
     size_t i, sent = 0;
     int rc = 0;
 
-    if (ready(r, err, errlen) < 0 || drain(r, err, errlen) < 0) return -1;
+    if (ready(r, err, errlen) < 0 || drain(r, 1, err, errlen) < 0) return -1;
     for (i = 0; i < n; i++) {
         const char *k = keys[i];
         size_t kl = strlen(k);
@@ -1007,7 +1021,8 @@ static int redis_connect(struct store_redis *r, char *err, size_t errlen)
     }
     r->c = c;
     r->broken = 0;
-    r->deferred = 0;
+    r->deferred = 0; /* writes not flushed are forgotten: their batch is decided again */
+    r->write_lost[0] = '\0';
     pend_clear(r); /* a batch cut by the failure is decided again */
     if (r->password != NULL && r->password[0] != '\0') {
         rep = r->user != NULL

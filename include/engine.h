@@ -140,8 +140,14 @@ const ruleset_t *engine_ruleset(const engine_t *e);
 
 /* A batch decided in passes (see store_cache_new) runs its events more than
  * once: engine_stats_save before the first pass and engine_stats_restore
- * before each further one make the statistics count the batch once. */
-void engine_stats_save(engine_t *e);
-void engine_stats_restore(engine_t *e);
+ * before each further one make the statistics count the batch once. The
+ * statistics are saved into one of ENGINE_STATS_SLOTS slots: the daemon
+ * keeps a second one from before a batch whose writes are not confirmed
+ * yet, which is decided again if they fail. */
+#define ENGINE_STATS_SLOTS 2
+void engine_stats_save(engine_t *e, int slot);
+void engine_stats_restore(engine_t *e, int slot);
+/* Slot to gets what slot from holds. */
+void engine_stats_copy(engine_t *e, int to, int from);
 
 #endif

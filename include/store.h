@@ -85,8 +85,10 @@ int store_redis_setting(store_t *s, const char *name, char *buf, size_t buflen, 
 int store_flush(store_t *s, char *err, size_t errlen);
 /* Puts every write so far on its way to the server without waiting for
  * any reply: the server works on them while the caller goes on, and a
- * later store_flush (or read) reads their replies. 0, or -1 when the
- * connection failed. */
+ * later store_flush reads their replies. A read in between reads them
+ * first: it fails if one of them failed, and so does the next flush. A
+ * reconnect forgets them (the caller decides their batch again). 0, or -1
+ * when the connection failed. */
 int store_send(store_t *s, char *err, size_t errlen);
 
 /* --- The batch cache (detector/store_cache.c) ----------------------------

@@ -1364,6 +1364,18 @@ static void test_redis_send(void **state)
     OK(store_window_count(F->s, "id-1", "w", 0, T0 + 1, &n, ERR));
     assert_int_equal(n, 2);
 
+    /* a read between the send and the flush reads the failed write's reply
+     * first: the read fails with it, and so does the flush after it */
+    OK(store_window_add(F->s, "id-2", "w", "e2", T0, DAY, ERR));
+    OK(store_send(F->s, ERR));
+    F->err[0] = '\0';
+    assert_int_equal(store_window_count(F->s, "id-1", "w", 0, T0 + 1, &n, ERR), -1);
+    assert_non_null(strstr(F->err, "WRONGTYPE"));
+    F->err[0] = '\0';
+    assert_int_equal(store_flush(F->s, ERR), -1);
+    assert_non_null(strstr(F->err, "WRONGTYPE"));
+    OK(store_flush(F->s, ERR)); /* reported once */
+
     /* the memory store has nothing in flight */
     store_t *m = store_mem_new("t:");
     assert_non_null(m);
