@@ -277,7 +277,7 @@ static void note_rebalance(daemon_t *d, rd_kafka_t *rk, int assign)
 }
 
 static void settle_now(daemon_t *d, struct batch *b);
-static int deliver(daemon_t *d);
+static void deliver(daemon_t *d);
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -1038,17 +1038,26 @@ static rd_kafka_topic_partition_list_t *offsets_of(const batch_t *b, size_t n)
     return l;
 }
 
+/* The figures of the batch cut at cut_us (what publish_batch tallied, and
+ * its size) go to the metrics. */
+static void batch_figures(daemon_t *d, int64_t cut_us)
+{
+    d->tally.seconds = (double)(mono_us() - cut_us) / 1e6;
+    telemetry_batch_add(d->tm, &d->tally);
+    memset(&d->tally, 0, sizeof d->tally);
+}
+
 /* Waits until everything handed to the producer is delivered, then stores
  * the offsets noted for it (committed by auto-commit, on revocation and at
- * shutdown). 0, or -1 when the delivery was given up (stopping, or the
- * producer failed for good): then those offsets are not stored, and their
- * messages come again after a restart. */
-static int deliver(daemon_t *d)
+ * shutdown). When the delivery is given up (stopping, or the producer
+ * failed for good) those offsets are not stored, and their messages come
+ * again after a restart. */
+static void deliver(daemon_t *d)
 {
     rd_kafka_topic_partition_list_t *l = d->delivering;
     int ok = flush_all(d) == 0;
     d->delivering = NULL;
-    if (!l) return ok ? 0 : -1;
+    if (!l) return;
     if (ok) {
         rd_kafka_offsets_store(d->consumer, l); /* the errors are per partition */
         for (int i = 0; i < l->cnt; i++) {
@@ -1059,11 +1068,7 @@ static int deliver(daemon_t *d)
         }
     }
     rd_kafka_topic_partition_list_destroy(l);
-    /* The batch's figures (its actions' latencies are in, from dr_cb) */
-    d->tally.seconds = (double)(mono_us() - d->delivering_cut_us) / 1e6;
-    telemetry_batch_add(d->tm, &d->tally);
-    memset(&d->tally, 0, sizeof d->tally);
-    return ok ? 0 : -1;
+    batch_figures(d, d->delivering_cut_us); /* its actions' latencies are in (dr_cb) */
 }
 
 /* Settles the part of the batch whose writes were sent (b->sent messages):
@@ -1395,13 +1400,10 @@ static void run_loop(daemon_t *d)
         /* Given up (a rebalance, stopping, the producer failed for good):
          * nothing of it counts as done. */
         settle_now(d, &b); /* a part whose writes were sent, if any */
-        b.sent = 0;
         if (d->rebalanced) after_rebalance(d, &b);
         d->tally.size = 0; /* not counted */
-        d->tally.seconds = (double)(mono_us() - d->cut_us) / 1e6;
-        telemetry_batch_add(d->tm, &d->tally);
+        batch_figures(d, d->cut_us);
         telemetry_rules(d->tm, d->eng, 0);
-        memset(&d->tally, 0, sizeof d->tally);
         batch_clear(d, &b);
     }
     settle_now(d, &b); /* stopping: the last batch's effects, if it can */

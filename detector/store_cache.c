@@ -114,10 +114,6 @@ static struct ckey *key_get(struct store_cache *c, const char *key, int type)
     return k;
 }
 
-/* Loads key k into the pass's state now, in a round trip of its own: at a
- * miss in a pass after the first (see usable). 0, or -1 when the pass's
- * budget for such loads is spent or the backing store failed (the miss is
- * then noted as any other). */
 static int64_t now_us(void)
 {
     struct timespec ts;
@@ -126,6 +122,10 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Loads key k into the pass's state now, in a round trip of its own: at a
+ * miss in a pass after the first (see usable). 0, or -1 when the pass's
+ * budget for such loads is spent or the backing store failed (the miss is
+ * then noted as any other). */
 static int load_now(struct store_cache *c, struct ckey *k, int type)
 {
     const char *keys[1] = {k->key};
