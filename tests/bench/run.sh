@@ -65,6 +65,9 @@ mib() { calc "$1 / 1024" %.1f; }
 
 # cpu_ticks PID: user + system time of a running process, in clock ticks.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# machine_ticks: "BUSY ALL", the ticks of all cores since boot (/proc/stat):
+# ALL every state, BUSY all but idle and iowait.
+machine_ticks() { awk '$1 == "cpu" { a = 0; for (i = 2; i <= NF; i++) a += $i; print a - $5 - $6, a; exit }' /proc/stat; }
 # hwm_kb PID: its peak resident set size (VmHWM), in KiB.
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
@@ -93,6 +96,18 @@ processed() {
 }
 
 redis_mem() { rcli info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
+# redis_commands EVENTS: Redis's own profile of the commands it ran (INFO
+# commandstats, since CONFIG RESETSTAT): "NAME CALLS_PER_EVENT US_PER_CALL"
+# per command, most time first, then "TOTAL CALLS_PER_EVENT US_PER_EVENT".
+# Its time is the commands' execution, without reading, parsing and
+# answering them.
+redis_commands() {
+    rcli info commandstats | tr -d '\r' | awk -F'[:,=]' -v n="$1" '
+        /^cmdstat_/ { name = substr($1, 9); calls = $3; us = $5
+                      printf "%s %.3f %.2f %d\n", name, calls / n, (calls ? us / calls : 0), us
+                      c += calls; u += us }
+        END { printf "TOTAL %.2f %.2f 0\n", c / n, u / n }' | sort -k4,4nr | cut -d" " -f1-3
+}
 distinct_identities() { grep -o '"identity":"[^"]*"' "$1" | sort -u | wc -l; }
 
 stop_pid() {
@@ -177,8 +192,14 @@ else
 fi
 
 # ---- 1. the stream
-"$GEN" --events "$EVENTS" --identities "$IDENTITIES" --attacks "$ATTACKS" --days "$DAYS" \
-    >"$WORK/stream.jsonl" || die "gen_events failed"
+# keyed.jsonl has each event's identity and a tab before it, for the live
+# phases' producer (kafka_tool produce --keyed), which then parses nothing:
+# it stands for the identity platform and shares the 2 cores with the daemon
+# under test. Taking the key from each line with Jansson cost it ~7 CPU us an
+# event, a quarter of a core at the maximal rate.
+"$GEN" --events "$EVENTS" --identities "$IDENTITIES" --attacks "$ATTACKS" --days "$DAYS" --keyed \
+    >"$WORK/keyed.jsonl" || die "gen_events failed"
+cut -f2- "$WORK/keyed.jsonl" >"$WORK/stream.jsonl"
 N_EVENTS=$(wc -l <"$WORK/stream.jsonl")
 N_IDENTITIES=$(distinct_identities "$WORK/stream.jsonl")
 log "bench: stream of $N_EVENTS events, $N_IDENTITIES identities"
@@ -208,19 +229,23 @@ REPLAY_ACTIONS=$(sed -n 's/^replay: .*, \([0-9]*\) actions, .*/\1/p' "$WORK/repl
 
 # ---- 4. live at the maximal rate
 log "bench: live at the maximal rate"
-split -l "$CHUNK" -d -a 6 "$WORK/stream.jsonl" "$WORK/chunk."
+split -l "$CHUNK" -d -a 6 "$WORK/keyed.jsonl" "$WORK/chunk."
 sync # the stream and its chunks on disk now, not during the measure
 # shellcheck disable=SC2086 # REDIS_ARGS: words
 start_redis $REDIS_ARGS || die "redis-server did not start"
 live_setup max
 mkfifo "$WORK/feed"
-"$KTOOL" produce -b "$BOOTSTRAP" -t auth.events "$WORK/feed" 2>>"$WORK/produce.log" &
+/usr/bin/time -f "%U %S" -o "$WORK/producer.time" \
+    "$KTOOL" produce -b "$BOOTSTRAP" -t auth.events --keyed "$WORK/feed" 2>>"$WORK/produce.log" &
 PRODUCER_PID=$!
 PIDS="$PIDS $PRODUCER_PID"
 exec 7>"$WORK/feed"
 MEM0=$(redis_mem)
+rcli config resetstat >/dev/null
 CPU0=$(cpu_ticks "$DETECTOR_PID")
 RCPU0=$(cpu_ticks "$REDIS_PID")
+KCPU0=$(cpu_ticks "$KAFKA_PID")
+read -r BUSY0 ALL0 <<<"$(machine_ticks)"
 T0=$EPOCHREALTIME
 LIVE_N=${LIVE_FIXED:-}
 [ -n "$LIVE_N" ] && [ "$LIVE_N" -gt "$N_EVENTS" ] && LIVE_N=$N_EVENTS
@@ -268,11 +293,15 @@ wait_processed $((WARMUP + LIVE_N)) "$WORK/rss.samples" || die "live run incompl
 LIVE_SECS=$(calc "$DONE_AT - $T0")
 CPU1=$(cpu_ticks "$DETECTOR_PID")
 RCPU1=$(cpu_ticks "$REDIS_PID")
+KCPU1=$(cpu_ticks "$KAFKA_PID")
+read -r BUSY1 ALL1 <<<"$(machine_ticks)"
 LIVE_RSS=$(hwm_kb "$DETECTOR_PID")
 LIVE_RSS_Q=$(awk -v q=$((WARMUP + LIVE_N / 4)) '$1 >= q { print $2; exit }' "$WORK/rss.samples")
 LIVE_RSS_Q=${LIVE_RSS_Q:-$LIVE_RSS}
 MEM1=$(redis_mem)
 KEYS=$(rcli dbsize)
+# Counted from the warm-up's end: the statistics file lags by up to 100 ms.
+redis_commands "$LIVE_N" >"$WORK/commands"
 stop_pid "$DETECTOR_PID"
 read -r MAX_P50 MAX_P99 MAX_MAX _ <<<"$(latency "$STATS")"
 LIVE_BAD=$(($(stat_top "$STATS" bad) - 1))
@@ -283,8 +312,16 @@ LIVE_IDS_Q=$(head -n $((LIVE_N / 4)) "$WORK/live.jsonl" | grep -o '"identity":"[
 LIVE_EPS=$(calc "$LIVE_N / $LIVE_SECS" %.0f)
 LIVE_CPU=$(calc "($CPU1 - $CPU0) / $TCK * 1000000 / $LIVE_N" %.2f)
 REDIS_CPU=$(calc "($RCPU1 - $RCPU0) / $TCK * 1000000 / $LIVE_N" %.2f)
+MOCK_CPU=$(calc "($KCPU1 - $KCPU0) / $TCK * 1000000 / $LIVE_N" %.2f)
+read -r P_USER P_SYS <"$WORK/producer.time"
+PRODUCER_CPU=$(calc "($P_USER + $P_SYS) * 1000000 / $LIVE_N" %.2f)
+# The share of both cores' time that anything used, between the two readings.
+MACHINE_BUSY=$(calc "100 * ($BUSY1 - $BUSY0) / ($ALL1 - $ALL0 > 0 ? $ALL1 - $ALL0 : 1)" %.0f)
 REDIS_BPI=$(calc "($MEM1 - $MEM0) / $LIVE_IDS" %.0f)
 KEYS_PI=$(calc "$KEYS / $LIVE_IDS" %.1f)
+read -r _ CMDS_PE CMDS_US <<<"$(grep '^TOTAL ' "$WORK/commands")"
+CMDS_TOP=$(grep -v '^TOTAL ' "$WORK/commands" | head -8 | awk '{ printf "%s%s %s x %s us", (NR > 1 ? ", " : ""), $1, $2, $3 }')
+CMDS_JSON=$(grep -v '^TOTAL ' "$WORK/commands" | awk '{ printf "%s\n    \"%s\": {\"per_event\": %s, \"us_per_call\": %s}", (NR > 1 ? "," : ""), $1, $2, $3 }')
 
 # ---- 5. live at half the maximal rate: latency
 HALF=$(calc "$LIVE_EPS / 2" %.0f)
@@ -295,7 +332,7 @@ log "bench: live at half the maximal rate ($HALF events/s, $LAT_N events)"
 # A fresh redis-server, not FLUSHALL: the phase starts without the freeing
 # and re-growing of the last phase's 130 MB in the same server.
 stop_pid "$REDIS_PID"
-head -n "$LAT_N" "$WORK/stream.jsonl" >"$WORK/latency.jsonl"
+head -n "$LAT_N" "$WORK/keyed.jsonl" >"$WORK/latency.jsonl"
 # The files this script wrote (the stream, its chunks, the parts replayed:
 # about a gigabyte) are written back now rather than during the measure:
 # with the writeback inside it, the p99 of this phase was 35-39 ms in two
@@ -305,7 +342,7 @@ sync
 start_redis $REDIS_ARGS || die "redis-server did not start"
 live_setup half
 T0=$EPOCHREALTIME
-"$KTOOL" produce -b "$BOOTSTRAP" -t auth.events --rate "$HALF" "$WORK/latency.jsonl" \
+"$KTOOL" produce -b "$BOOTSTRAP" -t auth.events --keyed --rate "$HALF" "$WORK/latency.jsonl" \
     2>>"$WORK/produce.log" || die "the paced producer failed: $(tail -3 "$WORK/produce.log")"
 wait_processed $((WARMUP + LAT_N)) || die "latency run incomplete: $(tail -3 "$WORK/half.log")"
 LAT_EPS=$(calc "$LAT_N / ($DONE_AT - $T0)" %.0f)
@@ -336,7 +373,8 @@ live_note="the whole stream"
     printf '%-30s %10s %14s %13s %8s %8s %8s\n' "live, maximal rate" "$LIVE_EPS" "$LIVE_CPU" "$(mib "$LIVE_RSS")" "$MAX_P50" "$MAX_P99" "$MAX_MAX"
     printf '%-30s %10s %14s %13s %8s %8s %8s\n' "live, half rate (latency)" "$LAT_EPS" "-" "-" "$P50" "$P99" "$PMAX"
     echo
-    echo "live: redis-server used $REDIS_CPU CPU s per million events besides the daemon's $LIVE_CPU"
+    echo "live: CPU s per million events: daemon $LIVE_CPU, redis-server $REDIS_CPU, Kafka mock $MOCK_CPU, producer $PRODUCER_CPU; the machine's $(nproc) cores were $MACHINE_BUSY% busy"
+    echo "Redis ran $CMDS_PE commands per event, $CMDS_US us of its $REDIS_CPU CPU us in them (the rest: reading, parsing, answering): $CMDS_TOP"
     echo "Redis: $REDIS_BPI bytes per identity (used_memory $MEM0 -> $MEM1 bytes for $LIVE_IDS identities, $KEYS_PI keys per identity; redis-server ${REDIS_ARGS:-with its defaults})"
     echo "detector RSS: $(mib "$LIVE_RSS_Q") MiB after a quarter of the live part ($LIVE_IDS_Q identities), $(mib "$LIVE_RSS") MiB at the end ($LIVE_IDS identities)"
     echo
@@ -371,6 +409,9 @@ cat >"$OUT.tmp" <<EOF
   "live_seconds": $(calc "$LIVE_SECS" %.2f),
   "live_cpu_s_per_m": $LIVE_CPU,
   "live_redis_cpu_s_per_m": $REDIS_CPU,
+  "live_mock_cpu_s_per_m": $MOCK_CPU,
+  "live_producer_cpu_s_per_m": $PRODUCER_CPU,
+  "live_machine_busy_pct": $MACHINE_BUSY,
   "live_bad": ${LIVE_BAD:-0},
   "live_max_rate_p50_ms": ${MAX_P50:-0},
   "live_max_rate_p99_ms": ${MAX_P99:-0},
@@ -389,6 +430,10 @@ cat >"$OUT.tmp" <<EOF
   "redis_used_memory_after": $MEM1,
   "redis_keys_per_identity": $KEYS_PI,
   "redis_bytes_per_identity": $REDIS_BPI,
+  "redis_commands_per_event": $CMDS_PE,
+  "redis_command_us_per_event": $CMDS_US,
+  "redis_commands": {$CMDS_JSON
+  },
   "redis_args": "$REDIS_ARGS",
   "replay_pct_of_baseline": $REPLAY_PCT,
   "live_pct_of_baseline": $LIVE_PCT,

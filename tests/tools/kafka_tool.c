@@ -1,7 +1,7 @@
 /*
  * kafka_tool: produces and consumes Kafka messages for the tests and the demo.
  *
- *   kafka_tool produce -b BOOTSTRAP -t TOPIC [--raw] [--rate EVENTS_PER_SEC]
+ *   kafka_tool produce -b BOOTSTRAP -t TOPIC [--raw|--keyed] [--rate EVENTS_PER_SEC]
  *                      [-H NAME=VALUE]... [-X KEY=VALUE]... [FILE|-]
  *   kafka_tool consume -b BOOTSTRAP -t TOPIC [--group G] [--from-beginning]
  *                      [--count N] [--idle-ms MS] [--timeout-ms MS]
@@ -9,7 +9,8 @@
  *
  * produce sends each non-empty line of FILE (default stdin; JSON Lines, up to
  * 16 MiB a line) as one message, keyed by the line's top-level "identity"
- * string when it has one (--raw: never parsed, no key), with the -H headers.
+ * string when it has one (--raw: never parsed, no key; --keyed: each line is
+ * KEY, a tab and the value, and is not parsed either), with the -H headers.
  * The producer is idempotent with acks=all. --rate paces the lines to that
  * many per second on average from the first line read (a steady stream, as
  * live traffic; without it, as fast as librdkafka takes them). It prints
@@ -55,6 +56,7 @@ struct options {
     const char *headers[MAX_HEADERS]; /* "name=value", borrowed from argv */
     int nheaders;
     int raw;
+    int keyed; /* lines are KEY\tVALUE */
     long rate; /* lines per second; 0: no pacing */
     const char *input;
     const char *group;
@@ -86,7 +88,7 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: kafka_tool produce -b BOOTSTRAP -t TOPIC [--raw] [--rate EVENTS_PER_SEC]\n"
+    fprintf(out, "usage: kafka_tool produce -b BOOTSTRAP -t TOPIC [--raw|--keyed] [--rate EVENTS_PER_SEC]\n"
                  "                          [-H NAME=VALUE]... [-X KEY=VALUE]... [FILE|-]\n"
                  "       kafka_tool consume -b BOOTSTRAP -t TOPIC [--group G] [--from-beginning]\n"
                  "                          [--count N] [--idle-ms MS] [--timeout-ms MS]\n"
@@ -333,6 +335,18 @@ static int cmd_produce(const struct options *o)
             pace(rk, o->rate, start_us, sent);
         }
         sent++;
+        if (o->keyed) {
+            char *tab = memchr(line, '\t', (size_t)len);
+            if (tab == NULL) {
+                fprintf(stderr, "kafka_tool: line %ld: no tab after a key (--keyed)\n", lineno);
+                rejected++;
+                continue;
+            }
+            if (produce_one(rk, o, hdrs, tab + 1, (size_t)(line + len - tab - 1), line,
+                            (size_t)(tab - line)) != 0)
+                rejected++;
+            continue;
+        }
         if (!o->raw) key = identity_key(line, (size_t)len, &keylen);
         if (produce_one(rk, o, hdrs, line, (size_t)len, key, keylen) != 0) rejected++;
         free(key);
@@ -601,6 +615,7 @@ out:
 
 enum {
     OPT_RAW = 256,
+    OPT_KEYED,
     OPT_RATE,
     OPT_GROUP,
     OPT_FROM_BEGINNING,
@@ -614,6 +629,7 @@ static int options_parse(int argc, char **argv, int produce, struct options *o)
 {
     static const struct option longopts[] = {
         {"raw", no_argument, NULL, OPT_RAW},
+        {"keyed", no_argument, NULL, OPT_KEYED},
         {"rate", required_argument, NULL, OPT_RATE},
         {"group", required_argument, NULL, OPT_GROUP},
         {"from-beginning", no_argument, NULL, OPT_FROM_BEGINNING},
@@ -634,7 +650,7 @@ static int options_parse(int argc, char **argv, int produce, struct options *o)
     opterr = 1;
     optind = 1;
     while ((c = getopt_long(argc, argv, "b:t:X:H:h", longopts, &longidx)) != -1) {
-        int for_produce = c == OPT_RAW || c == OPT_RATE || c == 'H';
+        int for_produce = c == OPT_RAW || c == OPT_KEYED || c == OPT_RATE || c == 'H';
         int for_consume = c >= OPT_GROUP && c <= OPT_FORMAT;
 
         if ((produce && for_consume) || (!produce && for_produce)) {
@@ -668,6 +684,9 @@ static int options_parse(int argc, char **argv, int produce, struct options *o)
             break;
         case OPT_RAW:
             o->raw = 1;
+            break;
+        case OPT_KEYED:
+            o->keyed = 1;
             break;
         case OPT_RATE:
             if (parse_long(optarg, 1, 100000000, &o->rate) != 0) {
@@ -718,6 +737,10 @@ static int options_parse(int argc, char **argv, int produce, struct options *o)
     }
     if (o->bootstrap == NULL || o->topic == NULL) {
         fprintf(stderr, "kafka_tool: -b BOOTSTRAP and -t TOPIC are required\n");
+        return -1;
+    }
+    if (o->raw && o->keyed) {
+        fprintf(stderr, "kafka_tool: --raw and --keyed exclude each other\n");
         return -1;
     }
     if (produce && optind < argc) o->input = argv[optind++];
