@@ -619,18 +619,6 @@ static int settle(daemon_t *d, batch_t *b, char *err, size_t errlen);
  * not confirmed (restored when they fail: it is decided again). */
 enum { STATS_PASS = 0, STATS_UNSETTLED = 1 };
 
-/* Decides the events of the batch after its first b->sent (those were
- * decided before: see settle) with the decisions of one event at a time,
- * reading and writing Redis in few round trips: passes over them in memory
- * until one needs no key it has not loaded (store_cache.c), then that
- * pass's writes are sent in one pipelined batch, and the function returns
- * while Redis applies them (b->sent = b->n). The first pass needs nothing
- * from Redis, so it runs while Redis applies the previous batch's writes;
- * that batch is settled before this one reads (its reads come after those
- * writes on the one connection) or writes. 0; -1 with err when Redis
- * failed, -2 when the producer did (settling): then b->sent is 0 and the
- * whole batch, the settled part included, is decided again later
- * (idempotent). */
 /* Serves the producer's delivery reports that have come in (dr_cb), without
  * waiting: called between the steps of deciding a batch, so that an
  * action's delivery is seen when it happens, not when the next batch is
@@ -644,6 +632,18 @@ static void serve_deliveries(daemon_t *d)
 /* How many events a pass decides between two serve_deliveries. */
 #define SERVE_EVERY 64
 
+/* Decides the events of the batch after its first b->sent (those were
+ * decided before: see settle) with the decisions of one event at a time,
+ * reading and writing Redis in few round trips: passes over them in memory
+ * until one needs no key it has not loaded (store_cache.c), then that
+ * pass's writes are sent in one pipelined batch, and the function returns
+ * while Redis applies them (b->sent = b->n). The first pass needs nothing
+ * from Redis, so it runs while Redis applies the previous batch's writes;
+ * that batch is settled before this one reads (its reads come after those
+ * writes on the one connection) or writes. 0; -1 with err when Redis
+ * failed, -2 when the producer did (settling): then b->sent is 0 and the
+ * whole batch, the settled part included, is decided again later
+ * (idempotent). */
 static int decide_batch(daemon_t *d, batch_t *b, char *err, size_t errlen)
 {
     int rc = -1, redo = 0;
