@@ -348,9 +348,8 @@ static int kafka_open(daemon_t *d)
      * actions) would otherwise wait ~40 ms for a delayed ACK. */
     /* A broker back after an outage is found again within a second, not
      * after librdkafka's default backoff of up to 10 s. linger.ms 0: an
-     * action goes out at once rather than waiting for others to gather
-     * (what is queued while a request is in flight still goes together);
-     * at 12,000 events/s it took a millisecond off the mean latency. */
+     * action is sent as soon as the producer's thread runs, with whatever
+     * else is queued then, rather than after 2 ms of waiting for others. */
     if (conf_set(pc, "linger.ms", "0") < 0 || conf_set(pc, "socket.nagle.disable", "true") < 0 ||
         conf_set(pc, "reconnect.backoff.max.ms", "1000") < 0 ||
         conf_passthrough(pc, &d->cfg, "producer") < 0 ||

@@ -88,11 +88,13 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: kafka_tool produce -b BOOTSTRAP -t TOPIC [--raw|--keyed] [--rate EVENTS_PER_SEC]\n"
-                 "                          [-H NAME=VALUE]... [-X KEY=VALUE]... [FILE|-]\n"
-                 "       kafka_tool consume -b BOOTSTRAP -t TOPIC [--group G] [--from-beginning]\n"
-                 "                          [--count N] [--idle-ms MS] [--timeout-ms MS]\n"
-                 "                          [--format value|json] [-X KEY=VALUE]...\n");
+    fprintf(
+        out,
+        "usage: kafka_tool produce -b BOOTSTRAP -t TOPIC [--raw|--keyed] [--rate EVENTS_PER_SEC]\n"
+        "                          [-H NAME=VALUE]... [-X KEY=VALUE]... [FILE|-]\n"
+        "       kafka_tool consume -b BOOTSTRAP -t TOPIC [--group G] [--from-beginning]\n"
+        "                          [--count N] [--idle-ms MS] [--timeout-ms MS]\n"
+        "                          [--format value|json] [-X KEY=VALUE]...\n");
 }
 
 static int64_t now_us(void)
@@ -330,26 +332,30 @@ static int cmd_produce(const struct options *o)
             rejected++;
             continue;
         }
+        char *value = line, *tab = NULL;
+        size_t vlen = (size_t)len;
+        if (o->keyed) { /* KEY, a tab, the value: nothing to parse */
+            if ((tab = memchr(line, '\t', (size_t)len)) == NULL) {
+                fprintf(stderr, "kafka_tool: line %ld: no tab after a key (--keyed)\n", lineno);
+                rejected++;
+                continue;
+            }
+            value = tab + 1;
+            vlen = (size_t)(line + len - value);
+        }
         if (o->rate > 0) {
             if (sent == 0) start_us = now_us();
             pace(rk, o->rate, start_us, sent);
         }
         sent++;
         if (o->keyed) {
-            char *tab = memchr(line, '\t', (size_t)len);
-            if (tab == NULL) {
-                fprintf(stderr, "kafka_tool: line %ld: no tab after a key (--keyed)\n", lineno);
-                rejected++;
-                continue;
-            }
-            if (produce_one(rk, o, hdrs, tab + 1, (size_t)(line + len - tab - 1), line,
-                            (size_t)(tab - line)) != 0)
-                rejected++;
-            continue;
+            key = line;
+            keylen = (size_t)(tab - line);
+        } else if (!o->raw) {
+            key = identity_key(line, (size_t)len, &keylen);
         }
-        if (!o->raw) key = identity_key(line, (size_t)len, &keylen);
-        if (produce_one(rk, o, hdrs, line, (size_t)len, key, keylen) != 0) rejected++;
-        free(key);
+        if (produce_one(rk, o, hdrs, value, vlen, key, keylen) != 0) rejected++;
+        if (!o->keyed) free(key);
     }
     if (ferror(in) && !stop_requested)
         fprintf(stderr, "kafka_tool: %s: %s\n", o->input ? o->input : "stdin", strerror(errno));
