@@ -240,13 +240,17 @@ stop_detector_timed() {
 }
 
 # start_live_a: the daemon "a" (a.conf, a.log, stats-a.json; CONF_EXTRA as
-# write_conf takes it) and the paced stream at $RATE. -> STATS, LOG,
-# DETECTOR_PID, PRODUCER_PID
+# write_conf takes it) and, once it has its partitions (at most 60 s), the
+# paced stream at $RATE: the stream's length is then the phases' time, not
+# the group join's too (in a slow spell of the machine the join took 17 s
+# of a 22 s stream, and the phases after it found the stream ended).
+# -> STATS, LOG, DETECTOR_PID, PRODUCER_PID
 start_live_a() {
     write_conf "$WORK/a.conf"
     STATS="$WORK/stats-a.json"
     LOG="$WORK/a.log"
     start_detector "$WORK/a.conf" "$LOG"
+    wait_for 60 grep -q "assigned [1-9]" "$LOG" || log "start_live_a: no partition assigned within 60 s"
     produce_paced "$RATE"
 }
 
