@@ -242,8 +242,9 @@ stop_detector_timed() {
 # start_live_a: the daemon "a" (a.conf, a.log, stats-a.json; CONF_EXTRA as
 # write_conf takes it) and, once it has its partitions (at most 60 s), the
 # paced stream at $RATE: the stream's length is then the phases' time, not
-# the group join's too (in a slow spell of the machine the join took 17 s
-# of a 22 s stream, and the phases after it found the stream ended).
+# the group join's too (in a slow spell of the machine, the redis suite's
+# daemon had processed its first 1,000 events only 18 s into a 22 s stream,
+# and its later phases found the stream ended).
 # -> STATS, LOG, DETECTOR_PID, PRODUCER_PID
 start_live_a() {
     write_conf "$WORK/a.conf"
