@@ -1567,11 +1567,16 @@ int cmd_run(const char *conf_path)
     signal(SIGALRM, on_alarm);
     alarm(10);
     rc = d.fatal ? 1 : 0;
-out:
+out:;
+    /* Each step of the shutdown is timed: the 10-second limit above
+     * covers them all, and the log says which one took the time. */
+    int64_t t0 = mono_ms(), t_commit = t0, t_close = t0;
     if (d.consumer) {
         rd_kafka_commit(d.consumer, NULL, 0);
+        t_commit = mono_ms();
         rd_kafka_consumer_close(d.consumer);
         rd_kafka_destroy(d.consumer);
+        t_close = mono_ms();
     }
     if (d.producer) {
         flush_all(&d);
@@ -1579,6 +1584,10 @@ out:
         if (d.t_dlq) rd_kafka_topic_destroy(d.t_dlq);
         rd_kafka_destroy(d.producer);
     }
+    if (d.consumer || d.producer)
+        log_info("shutdown: commit %.2f s, consumer close %.2f s, producer flush %.2f s",
+                 (double)(t_commit - t0) / 1e3, (double)(t_close - t_commit) / 1e3,
+                 (double)(mono_ms() - t_close) / 1e3);
     log_info("stopped: %lu events, %lu actions, %lu bad, %lu unknown type, %lu breaker trips",
              d.events, d.actions, d.bad, d.unknown, d.breaker);
     log_flush_repeats(1);
